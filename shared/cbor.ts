@@ -88,7 +88,10 @@ function readArgument(s: ScanState, ai: number): number {
     case 31:
       return -2;
     default:
-      throw new FrameError('FRAME_MALFORMED', `reserved CBOR additional information ${ai} at offset ${s.pos - 1}`);
+      throw new FrameError(
+        'FRAME_MALFORMED',
+        `reserved CBOR additional information ${ai} at offset ${s.pos - 1}`,
+      );
   }
 }
 
@@ -128,7 +131,10 @@ function scanItem(s: ScanState, depth: number): number {
   const indefinite = arg === -2;
   if (indefinite && !s.opts.allowIndefinite) {
     if (major >= 2 && major <= 5) {
-      throw new FrameError('FRAME_MALFORMED', `indefinite-length CBOR item at offset ${s.pos - 1} is not allowed here`);
+      throw new FrameError(
+        'FRAME_MALFORMED',
+        `indefinite-length CBOR item at offset ${s.pos - 1} is not allowed here`,
+      );
     }
   }
   switch (major) {
@@ -154,7 +160,8 @@ function scanItem(s: ScanState, depth: number): number {
           return major;
         }
         s.pos += 1;
-        if (h >> 5 !== major) throw new FrameError('FRAME_MALFORMED', 'mixed chunk types in an indefinite string');
+        if (h >> 5 !== major)
+          throw new FrameError('FRAME_MALFORMED', 'mixed chunk types in an indefinite string');
         const len = readArgument(s, h & 0x1f);
         if (len < 0) throw new FrameError('FRAME_MALFORMED', 'nested indefinite string chunk');
         total += len;
@@ -167,7 +174,10 @@ function scanItem(s: ScanState, depth: number): number {
     }
     case 4: {
       if (!indefinite && arg > LIMITS.maxCborArrayLength) {
-        throw new FrameError('FRAME_LIMIT_EXCEEDED', `CBOR array of ${arg} elements exceeds ${LIMITS.maxCborArrayLength}`);
+        throw new FrameError(
+          'FRAME_LIMIT_EXCEEDED',
+          `CBOR array of ${arg} elements exceeds ${LIMITS.maxCborArrayLength}`,
+        );
       }
       let n = 0;
       for (;;) {
@@ -185,7 +195,10 @@ function scanItem(s: ScanState, depth: number): number {
     }
     case 5: {
       if (!indefinite && arg > LIMITS.maxCborMapEntries) {
-        throw new FrameError('FRAME_LIMIT_EXCEEDED', `CBOR map of ${arg} entries exceeds ${LIMITS.maxCborMapEntries}`);
+        throw new FrameError(
+          'FRAME_LIMIT_EXCEEDED',
+          `CBOR map of ${arg} entries exceeds ${LIMITS.maxCborMapEntries}`,
+        );
       }
       let n = 0;
       for (;;) {
@@ -230,7 +243,9 @@ function checkUtf8(s: ScanState, len: number): void {
   try {
     utf8.decode(s.bytes.subarray(s.pos, s.pos + len));
   } catch (cause) {
-    throw new FrameError('FRAME_MALFORMED', `CBOR text string at offset ${s.pos} is not valid UTF-8`, { cause });
+    throw new FrameError('FRAME_MALFORMED', `CBOR text string at offset ${s.pos} is not valid UTF-8`, {
+      cause,
+    });
   }
 }
 
@@ -244,7 +259,8 @@ export function scanCbor(bytes: Uint8Array, options: CborScanOptions = {}): void
   if (bytes.length > opts.maxBytes) {
     throw new FrameError('FRAME_TOO_LARGE', `${bytes.length} bytes exceed the limit of ${opts.maxBytes}`);
   }
-  if (bytes.length === 0) throw new FrameError('FRAME_TRUNCATED', 'empty input where a CBOR item was expected');
+  if (bytes.length === 0)
+    throw new FrameError('FRAME_TRUNCATED', 'empty input where a CBOR item was expected');
   const s: ScanState = {
     bytes,
     view: new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength),

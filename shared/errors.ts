@@ -28,11 +28,26 @@ export const SHARED_ERROR_CODES = {
     retriable: false,
     summary: 'A CBOR string, byte string, array or map exceeds its length limit.',
   },
-  MESSAGE_INVALID: { retriable: false, summary: 'A decoded message does not have the required shape or types.' },
-  PROTOCOL_VERSION_UNSUPPORTED: { retriable: false, summary: 'The message names a protocol version we do not speak.' },
-  OPERATION_UNKNOWN: { retriable: false, summary: 'The request names an operation the enclave does not offer.' },
-  REQUEST_INVALID: { retriable: false, summary: 'The request parameters are missing, ill-typed or out of range.' },
-  REQUEST_DUPLICATE_ID: { retriable: false, summary: 'A request id is already in flight on this connection.' },
+  MESSAGE_INVALID: {
+    retriable: false,
+    summary: 'A decoded message does not have the required shape or types.',
+  },
+  PROTOCOL_VERSION_UNSUPPORTED: {
+    retriable: false,
+    summary: 'The message names a protocol version we do not speak.',
+  },
+  OPERATION_UNKNOWN: {
+    retriable: false,
+    summary: 'The request names an operation the enclave does not offer.',
+  },
+  REQUEST_INVALID: {
+    retriable: false,
+    summary: 'The request parameters are missing, ill-typed or out of range.',
+  },
+  REQUEST_DUPLICATE_ID: {
+    retriable: false,
+    summary: 'A request id is already in flight on this connection.',
+  },
   REQUEST_TIMEOUT: { retriable: true, summary: 'No response arrived within the request timeout.' },
   CONNECTION_FAILED: { retriable: true, summary: 'Could not connect to the service endpoint.' },
   CONNECTION_CLOSED: { retriable: true, summary: 'The connection closed before the response arrived.' },
@@ -43,10 +58,20 @@ export const SHARED_ERROR_CODES = {
   HOST_OVERLOADED: { retriable: true, summary: 'The host refused the connection: too many connections.' },
   HOST_SHUTTING_DOWN: { retriable: true, summary: 'The host is shutting down.' },
   TOO_MANY_IN_FLIGHT: { retriable: true, summary: 'Too many requests are in flight on this connection.' },
-  INTERNAL_ERROR: { retriable: false, summary: 'An unexpected internal error; details are in the process log.' },
+  ENCLAVE_MEASUREMENT_MISMATCH: {
+    retriable: false,
+    summary: "The enclave's measurement differs from the one the client profile trusts.",
+  },
+  INTERNAL_ERROR: {
+    retriable: false,
+    summary: 'An unexpected internal error; details are in the process log.',
+  },
   USAGE_ERROR: { retriable: false, summary: 'The command line is invalid (CLI exit code 2).' },
   CONFIG_INVALID: { retriable: false, summary: 'A configuration file or option is invalid.' },
-  PROFILE_NOT_FOUND: { retriable: false, summary: 'No client profile was found (run `ekms start` or pass --profile).' },
+  PROFILE_NOT_FOUND: {
+    retriable: false,
+    summary: 'No client profile was found (run `ekms start` or pass --profile).',
+  },
   PROFILE_INVALID: { retriable: false, summary: 'The client profile is not a valid profile document.' },
   IO_ERROR: { retriable: false, summary: 'A file could not be read or written.' },
 } as const satisfies Record<string, ErrorSpec>;
@@ -108,6 +133,7 @@ export class TransportError extends EkmsError<
   | 'HOST_OVERLOADED'
   | 'HOST_SHUTTING_DOWN'
   | 'TOO_MANY_IN_FLIGHT'
+  | 'ENCLAVE_MEASUREMENT_MISMATCH'
 > {}
 
 /** Local configuration, profile, file and command-line errors. */

@@ -1,0 +1,78 @@
+/**
+ * Entry point of the enclave process (trusted). Started by the host as a separate OS process:
+ *
+ *   node dist/enclave.mjs --listen unix:/path/enclave.sock --attestor sim-nitro
+ *
+ * Prints exactly one JSON line `{"event":"ready",…}` on stdout once it serves requests; logs go to stderr
+ * as pino JSON (codes and sizes only). On a real Nitro instance the listen address is `vsock:CID:PORT`
+ * served through a socat bridge to a Unix socket inside the enclave (docs/transports.md).
+ */
+import { spawn } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import pino from 'pino';
+import { parseEndpointAddress, vsockBridgeArgs } from '../shared/address.js';
+import { EkmsError } from '../shared/errors.js';
+import { VERSION } from '../shared/version.js';
+import { createAttestor } from './attestor/attestor.js';
+import { startEnclaveServer } from './server.js';
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      listen: { type: 'string' },
+      attestor: { type: 'string', default: 'sim-nitro' },
+      'log-level': { type: 'string', default: 'info' },
+    },
+    strict: true,
+  });
+  const logger = pino(
+    { level: values['log-level'] ?? 'info', base: { component: 'enclave', pid: process.pid } },
+    pino.destination(2),
+  );
+  if (values.listen === undefined)
+    throw new EkmsError('USAGE_ERROR', '--listen unix:PATH or vsock:CID:PORT is required');
+  const address = parseEndpointAddress(values.listen);
+  const bundlePath = fileURLToPath(import.meta.url);
+  const attestor = createAttestor(values.attestor ?? 'sim-nitro', bundlePath);
+
+  let socketPath: string;
+  if (address.kind === 'unix') {
+    socketPath = address.path;
+  } else {
+    // vsock: serve on a private Unix socket and let socat accept the vsock connections.
+    socketPath = `/tmp/ekms-enclave-${process.pid}.sock`;
+    const bridge = spawn('socat', vsockBridgeArgs('listen', address, socketPath), { stdio: 'inherit' });
+    bridge.on('exit', (code) => {
+      logger.fatal({ code }, 'vsock bridge exited');
+      process.exit(1);
+    });
+  }
+  rmSync(socketPath, { force: true });
+  const startedAt = Date.now();
+  const server = await startEnclaveServer({
+    socketPath,
+    logger,
+    context: { attestor, now: () => Date.now(), startedAt },
+  });
+  const shutdown = (): void => {
+    logger.info('shutting down');
+    void server.close().then(() => process.exit(0));
+    setTimeout(() => process.exit(0), 2000).unref();
+  };
+  process.on('SIGTERM', shutdown);
+  process.on('SIGINT', shutdown);
+  process.stdout.write(
+    `${JSON.stringify({ event: 'ready', version: VERSION, listen: values.listen, attestor: attestor.kind, measurement: attestor.measurement })}\n`,
+  );
+  logger.info({ attestor: attestor.kind, listen: values.listen }, 'enclave ready');
+}
+
+main().catch((err: unknown) => {
+  const code = err instanceof EkmsError ? err.code : 'INTERNAL_ERROR';
+  process.stderr.write(
+    `${JSON.stringify({ level: 60, component: 'enclave', code, msg: String((err as Error).message) })}\n`,
+  );
+  process.exit(err instanceof EkmsError && err.code === 'USAGE_ERROR' ? 2 : 1);
+});

@@ -1,0 +1,125 @@
+/**
+ * `ekms start`: prepares the data dir, starts the host (which starts the enclave), writes the client profile
+ * and prints one JSON line containing `"ready"` on stdout. Stops cleanly on SIGINT/SIGTERM.
+ */
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ConfigError, TransportError } from '../shared/errors.js';
+import { VERSION } from '../shared/version.js';
+import { type Host, startHost } from './host.js';
+import { createLogger } from './logger.js';
+
+export interface StartOptions {
+  readonly dataDir: string;
+  readonly listen: string;
+  readonly attestor: string;
+  readonly logLevel?: string;
+}
+
+const ATTESTORS = ['sim-nitro', 'sim-sev-snp', 'nitro', 'sev-snp'];
+
+/** The enclave bundle: next to the running bundle (dist/), or dist/ beside the sources. */
+export function enclaveBundlePath(): string {
+  const fromEnv = process.env['EKMS_ENCLAVE_BUNDLE'];
+  if (fromEnv) return resolve(fromEnv);
+  const here = dirname(fileURLToPath(import.meta.url));
+  for (const candidate of [join(here, 'enclave.mjs'), join(here, '..', 'dist', 'enclave.mjs')]) {
+    if (existsSync(candidate)) return candidate;
+  }
+  throw new ConfigError(
+    'CONFIG_INVALID',
+    'the enclave bundle dist/enclave.mjs is missing: run `npm run build`',
+  );
+}
+
+/** Writes a file atomically (temp file, then rename) with the given mode. */
+function writeAtomic(path: string, data: string, mode: number): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, data, { mode });
+  chmodSync(tmp, mode);
+  renameSync(tmp, path);
+}
+
+/** Loads the admin signing key from the data dir, or creates it (Ed25519, PKCS#8 PEM, mode 0600). */
+function ensureAdminKey(dataDir: string): { publicKey: string; keyFile: string } {
+  const keyFile = 'admin.key';
+  const path = join(dataDir, keyFile);
+  let pem: string;
+  if (existsSync(path)) {
+    pem = readFileSync(path, 'utf8');
+  } else {
+    const { privateKey } = generateKeyPairSync('ed25519');
+    pem = privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+    writeAtomic(path, pem, 0o600);
+  }
+  const pub = createPublicKey(createPrivateKey(pem)).export({ type: 'spki', format: 'der' });
+  return { publicKey: Buffer.from(pub).toString('hex'), keyFile };
+}
+
+/**
+ * Runs `ekms start` until a signal arrives.
+ * @throws ConfigError CONFIG_INVALID; TransportError ENCLAVE_UNAVAILABLE, ENCLAVE_MEASUREMENT_MISMATCH
+ */
+export async function runStart(opts: StartOptions): Promise<Host> {
+  if (!ATTESTORS.includes(opts.attestor)) {
+    throw new ConfigError('USAGE_ERROR', `--attestor must be one of ${ATTESTORS.join(', ')}`);
+  }
+  const dataDir = resolve(opts.dataDir);
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const logger = createLogger(opts.logLevel);
+  const entry = enclaveBundlePath();
+  // The operator's own view of the measurement: the bundle it is about to launch (on Nitro: nitro-cli's PCR0).
+  const expected = createHash('sha384').update(readFileSync(entry)).digest('hex');
+  const admin = ensureAdminKey(dataDir);
+  const host = await startHost({
+    listen: opts.listen,
+    enclaveEntry: entry,
+    attestor: opts.attestor,
+    logger,
+    ...(opts.logLevel ? { enclaveLogLevel: opts.logLevel } : {}),
+  });
+  if (host.enclave.measurement !== expected) {
+    await host.close();
+    throw new TransportError(
+      'ENCLAVE_MEASUREMENT_MISMATCH',
+      `the enclave reports measurement ${host.enclave.measurement}, the bundle measures ${expected}`,
+    );
+  }
+  const profile = {
+    version: 1,
+    endpoint: host.endpoint,
+    attestor: opts.attestor,
+    trust: { measurement: expected, roots: [] as string[], allowSimulated: opts.attestor.startsWith('sim-') },
+    admin: { name: 'admin', publicKey: admin.publicKey, keyFile: admin.keyFile },
+  };
+  const profilePath = join(dataDir, 'profile.json');
+  writeAtomic(profilePath, `${JSON.stringify(profile, null, 2)}\n`, 0o600);
+
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'stopping');
+    host.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.stdout.write(
+    `${JSON.stringify({
+      ok: true,
+      event: 'ready',
+      version: VERSION,
+      endpoint: host.endpoint,
+      attestor: opts.attestor,
+      measurement: expected,
+      profile: profilePath,
+      dataDir,
+    })}\n`,
+  );
+  return host;
+}

@@ -1,0 +1,192 @@
+/**
+ * Starts and supervises the enclave process (design §1): readiness, restart with exponential backoff after
+ * a crash, clean shutdown. The host never imports enclave code; it only knows the bundle's path.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { createInterface } from 'node:readline';
+import type { Logger } from 'pino';
+import { TransportError } from '../shared/errors.js';
+
+export interface SupervisorOptions {
+  /** Path of the enclave bundle (dist/enclave.mjs). */
+  readonly entry: string;
+  /** Address the enclave listens on (`unix:PATH`). */
+  readonly listen: string;
+  readonly attestor: string;
+  readonly logger: Logger;
+  /** First restart delay; doubles per consecutive crash up to `maxBackoffMs`. */
+  readonly initialBackoffMs?: number;
+  readonly maxBackoffMs?: number;
+  /** A child that lived this long resets the backoff. */
+  readonly stableAfterMs?: number;
+  readonly readyTimeoutMs?: number;
+  readonly logLevel?: string;
+}
+
+/** What the enclave announced in its ready line. */
+export interface EnclaveReadyInfo {
+  readonly version: string;
+  readonly attestor: string;
+  readonly measurement: string;
+  readonly listen: string;
+  readonly pid: number;
+}
+
+export type SupervisorState = 'idle' | 'starting' | 'ready' | 'backoff' | 'stopping' | 'stopped';
+
+function isReadyLine(x: unknown): x is Omit<EnclaveReadyInfo, 'pid'> & { event: 'ready' } {
+  if (typeof x !== 'object' || x === null) return false;
+  const r = x as Record<string, unknown>;
+  return (
+    r['event'] === 'ready' &&
+    typeof r['version'] === 'string' &&
+    typeof r['attestor'] === 'string' &&
+    typeof r['measurement'] === 'string' &&
+    typeof r['listen'] === 'string'
+  );
+}
+
+/**
+ * Emits `ready` (EnclaveReadyInfo) each time an enclave process becomes ready and `exit` ({ code, signal })
+ * each time one exits.
+ */
+export class EnclaveSupervisor extends EventEmitter {
+  private child: ChildProcess | undefined;
+  private _state: SupervisorState = 'idle';
+  private _info: EnclaveReadyInfo | undefined;
+  private backoffMs: number;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private startedAt = 0;
+  private readonly log: Logger;
+  /** Number of enclave processes started (1 + restarts). */
+  launches = 0;
+
+  constructor(private readonly opts: SupervisorOptions) {
+    super();
+    this.log = opts.logger.child({ component: 'supervisor' });
+    this.backoffMs = opts.initialBackoffMs ?? 100;
+  }
+
+  get state(): SupervisorState {
+    return this._state;
+  }
+
+  /** The ready enclave's announcement, or undefined while none is ready. */
+  get info(): EnclaveReadyInfo | undefined {
+    return this._state === 'ready' ? this._info : undefined;
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /**
+   * Starts the first enclave process and resolves when it is ready.
+   * @throws TransportError ENCLAVE_UNAVAILABLE if it does not become ready in time.
+   */
+  async start(): Promise<EnclaveReadyInfo> {
+    this.launch();
+    return this.waitReady(this.opts.readyTimeoutMs ?? 15_000);
+  }
+
+  /**
+   * Resolves when an enclave is ready (immediately if one is).
+   * @throws TransportError ENCLAVE_UNAVAILABLE on timeout or when stopped.
+   */
+  waitReady(timeoutMs: number): Promise<EnclaveReadyInfo> {
+    const info = this.info;
+    if (info) return Promise.resolve(info);
+    if (this._state === 'stopping' || this._state === 'stopped') {
+      return Promise.reject(new TransportError('HOST_SHUTTING_DOWN', 'the host is shutting down'));
+    }
+    return new Promise((resolve, reject) => {
+      const onReady = (i: EnclaveReadyInfo): void => {
+        clearTimeout(timer);
+        resolve(i);
+      };
+      const timer = setTimeout(() => {
+        this.off('ready', onReady);
+        reject(new TransportError('ENCLAVE_UNAVAILABLE', `the enclave was not ready within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.once('ready', onReady);
+    });
+  }
+
+  private launch(): void {
+    this._state = 'starting';
+    this.launches += 1;
+    this.startedAt = Date.now();
+    const args = [this.opts.entry, '--listen', this.opts.listen, '--attestor', this.opts.attestor];
+    if (this.opts.logLevel) args.push('--log-level', this.opts.logLevel);
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    this.child = child;
+    this.log.info({ pid: child.pid, launch: this.launches }, 'enclave starting');
+    const readyTimer = setTimeout(() => {
+      if (this.child === child && this._state === 'starting') {
+        this.log.error({ pid: child.pid }, 'enclave not ready in time; killing');
+        child.kill('SIGKILL');
+      }
+    }, this.opts.readyTimeoutMs ?? 15_000);
+    const lines = createInterface({ input: child.stdout! });
+    lines.on('line', (line) => {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(line);
+      } catch {
+        return;
+      }
+      if (isReadyLine(parsed) && this.child === child && this._state === 'starting') {
+        clearTimeout(readyTimer);
+        this._info = {
+          version: parsed.version,
+          attestor: parsed.attestor,
+          measurement: parsed.measurement,
+          listen: parsed.listen,
+          pid: child.pid ?? -1,
+        };
+        this._state = 'ready';
+        this.log.info({ pid: child.pid, measurement: parsed.measurement }, 'enclave ready');
+        this.emit('ready', this._info);
+      }
+    });
+    child.on('exit', (code, signal) => {
+      clearTimeout(readyTimer);
+      if (this.child !== child) return;
+      this.child = undefined;
+      this.emit('exit', { code, signal });
+      if (this._state === 'stopping' || this._state === 'stopped') return;
+      const lived = Date.now() - this.startedAt;
+      if (lived >= (this.opts.stableAfterMs ?? 10_000)) this.backoffMs = this.opts.initialBackoffMs ?? 100;
+      const delay = this.backoffMs;
+      this.backoffMs = Math.min(this.backoffMs * 2, this.opts.maxBackoffMs ?? 5_000);
+      this._state = 'backoff';
+      this.log.warn({ code, signal, restartInMs: delay }, 'enclave exited; restarting');
+      this.restartTimer = setTimeout(() => {
+        this.restartTimer = undefined;
+        if (this._state === 'backoff') this.launch();
+      }, delay);
+    });
+  }
+
+  /** Stops the enclave: SIGTERM, then SIGKILL after `graceMs`. Idempotent. */
+  async stop(graceMs = 3_000): Promise<void> {
+    if (this._state === 'stopped') return;
+    this._state = 'stopping';
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    const child = this.child;
+    if (child && child.exitCode === null && child.signalCode === null) {
+      await new Promise<void>((resolve) => {
+        const kill = setTimeout(() => child.kill('SIGKILL'), graceMs);
+        child.once('exit', () => {
+          clearTimeout(kill);
+          resolve();
+        });
+        child.kill('SIGTERM');
+      });
+    }
+    this.child = undefined;
+    this._state = 'stopped';
+    this.log.info('enclave stopped');
+  }
+}
