@@ -20,13 +20,25 @@ const common = {
     js: "import { createRequire as __ekmsCreateRequire } from 'node:module'; const require = __ekmsCreateRequire(import.meta.url);",
   },
 };
+const noNativeCbor = {
+  name: 'no-native-cbor',
+  setup(b) {
+    b.onResolve({ filter: /^cbor-extract$/ }, () => ({ path: 'cbor-extract', namespace: 'stub' }));
+    b.onLoad({ filter: /.*/, namespace: 'stub' }, () => ({
+      contents: "throw new Error('native CBOR acceleration is not part of the enclave image');",
+      loader: 'js',
+    }));
+  },
+};
+
 await Promise.all([
   build({
     ...common,
     entryPoints: ['enclave/main.ts'],
     outfile: 'dist/enclave.mjs',
-    // cbor-extract is an optional native accelerator; the enclave uses cbor-x's pure-JS decoder.
-    external: ['cbor-extract'],
+    // cbor-extract is an optional native accelerator loaded from node_modules at run time: the enclave image must
+    // be self-contained and measured, so it gets a stub that fails to load and cbor-x uses its pure-JS decoder.
+    plugins: [noNativeCbor],
   }),
   build({ ...common, entryPoints: ['client/cli/entry.ts'], outfile: 'dist/cli.mjs', packages: 'external' }),
 ]);
