@@ -27,7 +27,15 @@ describe('endpoint addresses', () => {
     expect(parseEndpointAddress('vsock:16:5000')).toEqual({ kind: 'vsock', cid: 16, port: 5000 });
   });
 
-  for (const bad of ['unix:', `unix:/${'x'.repeat(120)}`, 'vsock:16', 'vsock:-1:5', 'vsock:4294967296:1', 'tcp:1', '']) {
+  for (const bad of [
+    'unix:',
+    `unix:/${'x'.repeat(120)}`,
+    'vsock:16',
+    'vsock:-1:5',
+    'vsock:4294967296:1',
+    'tcp:1',
+    '',
+  ]) {
     it(`rejects "${bad.slice(0, 20)}" with CONFIG_INVALID`, () => {
       expect(() => parseEndpointAddress(bad)).toThrowError(EkmsError);
       try {
