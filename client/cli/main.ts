@@ -7,6 +7,7 @@ import { ConfigError, EkmsError, TransportError } from '../../shared/errors.js';
 import { VERSION } from '../../shared/version.js';
 import { loadProfile } from '../profile.js';
 import { connect } from '../sdk.js';
+import { registerAttest } from './attest.js';
 import { EXIT_OK, EXIT_USAGE, printError, printResult } from './output.js';
 
 function jsonWanted(argv: readonly string[]): boolean {
@@ -93,6 +94,7 @@ export function buildProgram(): Command {
         client.close();
       }
     });
+  registerAttest(program);
   return program;
 }
 

@@ -18,7 +18,10 @@ export function printError(json: boolean, err: unknown): number {
   const wire = toWireError(err);
   const exit = err instanceof EkmsError && err.code === 'USAGE_ERROR' ? EXIT_USAGE : EXIT_FAILED;
   if (json) {
-    process.stdout.write(`${JSON.stringify({ ok: false, code: wire.code, message: wire.message })}\n`);
+    const violations = err instanceof EkmsError ? err.details?.['violations'] : undefined;
+    process.stdout.write(
+      `${JSON.stringify({ ok: false, code: wire.code, message: wire.message, ...(violations ? { violations } : {}) })}\n`,
+    );
   } else {
     process.stderr.write(`ekms: ${wire.code}: ${wire.message}\n`);
   }

@@ -1,0 +1,320 @@
+/**
+ * Suite registry (shared/suites.ts), encryption context (shared/encryption-context.ts) and the AEAD interface
+ * (enclave/crypto/aead.ts): named negative tests per check, asserting the code, then the message.
+ */
+import { createHash } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { getAead } from '../../enclave/crypto/aead.js';
+import { CRYPTO_ERROR_CODES, CryptoError } from '../../shared/crypto-errors.js';
+import {
+  contextDigest,
+  contextsEqual,
+  decodeContext,
+  encodeContext,
+  MAX_CONTEXT_ENCODING_BYTES,
+  normalizeContext,
+} from '../../shared/encryption-context.js';
+import { registeredErrorCodes } from '../../shared/errors.js';
+import { LIMITS } from '../../shared/limits.js';
+import {
+  DEFAULT_SUITE_ID,
+  getSuite,
+  getSuiteByName,
+  isSuiteId,
+  SUITES,
+  SuiteId,
+  SuiteName,
+} from '../../shared/suites.js';
+import { detBytes, expectCode } from './helpers.js';
+
+const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+
+describe('crypto error codes', () => {
+  it('are registered with the shared registry', () => {
+    for (const [code, spec] of Object.entries(CRYPTO_ERROR_CODES)) {
+      expect(registeredErrorCodes().get(code)).toBe(spec);
+    }
+  });
+
+  it('CryptoError carries the code and the table’s retriable flag', () => {
+    const err = new CryptoError('DECRYPT_FAILED', 'x');
+    expect(err.code).toBe('DECRYPT_FAILED');
+    expect(err.retriable).toBe(false);
+    expect(err.name).toBe('CryptoError');
+  });
+});
+
+describe('suite registry', () => {
+  it('spells out every parameter in each name and keys each suite by its id', () => {
+    expect(getSuite(0x0001).name).toBe('AES-256-GCM/HKDF-SHA-384/COMMIT-v1');
+    expect(getSuite(0x0002).name).toBe('XCHACHA20-POLY1305/HKDF-SHA-384/COMMIT-v1');
+    for (const [key, id] of Object.entries(SuiteId)) {
+      expect(SUITES[id].id).toBe(id);
+      expect(SUITES[id].name).toBe(SuiteName[key as keyof typeof SuiteName]);
+      expect(getSuiteByName(SUITES[id].name)).toBe(SUITES[id]);
+    }
+    expect(DEFAULT_SUITE_ID).toBe(SuiteId.Aes256GcmHkdfSha384CommitV1);
+    expect(Object.isFrozen(SUITES[1])).toBe(true);
+  });
+
+  it('unknown suite id → SUITE_UNKNOWN', () => {
+    for (const id of [0, 3, 0xffff, -1, 1.5, Number.NaN]) {
+      expectCode(() => getSuite(id), 'SUITE_UNKNOWN', /unknown suite id/);
+      expect(isSuiteId(id)).toBe(false);
+    }
+    expectCode(() => getSuite('1' as unknown as number), 'SUITE_UNKNOWN');
+    expectCode(() => getSuite('toString' as unknown as number), 'SUITE_UNKNOWN');
+  });
+
+  it('unknown suite name → SUITE_UNKNOWN', () => {
+    expectCode(() => getSuiteByName('AES-256-GCM'), 'SUITE_UNKNOWN', /unknown suite name/);
+  });
+});
+
+describe('encryption context', () => {
+  it('encodes canonically: count, then length-prefixed pairs sorted by UTF-8 key bytes', () => {
+    expect(hex(encodeContext({}))).toBe('0000');
+    // 'B' (0x42) < 'a' (0x61) < 'é' (0xc3 0xa9): byte order, not locale order.
+    const enc = encodeContext({ é: '', a: 'x', B: 'yz' });
+    expect(hex(enc)).toBe(
+      `0003${'0001' + '42' + '0002' + '797a'}${'0001' + '61' + '0001' + '78'}${'0002' + 'c3a9' + '0000'}`,
+    );
+    expect(Object.keys(normalizeContext({ é: '', a: 'x', B: 'yz' }))).toEqual(['B', 'a', 'é']);
+  });
+
+  it('orders by UTF-8 bytes even where UTF-16 order differs (astral vs BMP-high)', () => {
+    // U+FF61 is 0xef 0xbd 0xa1 in UTF-8; U+1F600 is 0xf0 …; in UTF-16 the surrogate 0xd83d sorts first.
+    expect(Object.keys(normalizeContext({ '😀': '1', '｡': '2' }))).toEqual(['｡', '😀']);
+  });
+
+  it('accepts objects, Maps and pairs alike, and decodes what it encodes', () => {
+    const obj = { tenant: 'acme', 'k=v': 'a\u0000b', empty: '' };
+    const enc = encodeContext(obj);
+    expect(encodeContext(new Map(Object.entries(obj)))).toEqual(enc);
+    expect(encodeContext(Object.entries(obj) as [string, string][])).toEqual(enc);
+    const decoded = decodeContext(enc);
+    expect({ ...decoded }).toEqual(obj);
+    expect(Object.getPrototypeOf(decoded)).toBe(null);
+    expect(Object.isFrozen(decoded)).toBe(true);
+    expect(encodeContext(decoded)).toEqual(enc);
+  });
+
+  it('keeps __proto__ as an ordinary key', () => {
+    const ctx = JSON.parse('{"__proto__":"x"}') as Record<string, string>;
+    const decoded = decodeContext(encodeContext(ctx));
+    expect(Object.keys(decoded)).toEqual(['__proto__']);
+    expect(Object.getOwnPropertyDescriptor(decoded, '__proto__')?.value).toBe('x');
+  });
+
+  it('digest is SHA-256 of the canonical encoding', () => {
+    const ctx = { b: '2', a: '1' };
+    expect(hex(contextDigest(ctx))).toBe(createHash('sha256').update(encodeContext(ctx)).digest('hex'));
+    expect(contextDigest(ctx)).toEqual(contextDigest({ a: '1', b: '2' }));
+    expect(
+      contextsEqual(
+        ctx,
+        new Map([
+          ['a', '1'],
+          ['b', '2'],
+        ]),
+      ),
+    ).toBe(true);
+    expect(contextsEqual(ctx, { a: '1' })).toBe(false);
+  });
+
+  it('accepts the limits exactly', () => {
+    const big: Record<string, string> = {};
+    for (let i = 0; i < LIMITS.maxContextEntries; i++) {
+      big[`${String(i).padStart(2, '0')}${'k'.repeat(LIMITS.maxContextStringBytes - 2)}`] = 'v'.repeat(
+        LIMITS.maxContextStringBytes,
+      );
+    }
+    const enc = encodeContext(big);
+    expect(enc.length).toBe(MAX_CONTEXT_ENCODING_BYTES);
+    expect(Object.keys(decodeContext(enc))).toHaveLength(LIMITS.maxContextEntries);
+  });
+
+  it('too many entries → CONTEXT_INVALID', () => {
+    const ctx = Object.fromEntries(
+      Array.from({ length: LIMITS.maxContextEntries + 1 }, (_, i) => [`k${i}`, 'v']),
+    );
+    expectCode(() => encodeContext(ctx), 'CONTEXT_INVALID', /65 entries exceed the limit of 64/);
+  });
+
+  it('key or value over the byte limit (counted in UTF-8) → CONTEXT_INVALID', () => {
+    expectCode(
+      () => encodeContext({ ['k'.repeat(1025)]: 'v' }),
+      'CONTEXT_INVALID',
+      /key of entry 0 exceeds 1024/,
+    );
+    // 513 × 'é' is only 513 UTF-16 units but 1026 UTF-8 bytes.
+    expectCode(
+      () => encodeContext({ k: 'é'.repeat(513) }),
+      'CONTEXT_INVALID',
+      /value of entry 0 exceeds 1024/,
+    );
+    expect(encodeContext({ k: 'é'.repeat(512) }).length).toBe(2 + 2 + 1 + 2 + 1024);
+  });
+
+  it('empty key → CONTEXT_INVALID', () => {
+    expectCode(() => encodeContext({ '': 'v' }), 'CONTEXT_INVALID', /empty/);
+  });
+
+  it('reserved ekms: prefix (any ASCII case) → CONTEXT_INVALID unless the service allows it', () => {
+    for (const key of ['ekms:tenant', 'EKMS:x', 'eKmS:']) {
+      expectCode(() => encodeContext({ [key]: 'v' }), 'CONTEXT_INVALID', /reserved prefix "ekms:"/);
+    }
+    expect(encodeContext({ 'ekms:x': 'v' }, { allowReservedPrefix: true }).length).toBe(2 + 2 + 6 + 2 + 1);
+    expect(encodeContext({ ekms: 'v', 'x-ekms:': 'v' }).length).toBeGreaterThan(2);
+  });
+
+  it('duplicate keys → CONTEXT_INVALID', () => {
+    expectCode(
+      () =>
+        encodeContext([
+          ['a', '1'],
+          ['a', '2'],
+        ]),
+      'CONTEXT_INVALID',
+      /duplicate key "a"/,
+    );
+  });
+
+  it('lone surrogates (not UTF-8) → CONTEXT_INVALID', () => {
+    expectCode(() => encodeContext({ k: 'a\ud800' }), 'CONTEXT_INVALID', /lone surrogate/);
+    expectCode(() => encodeContext({ '\udc00': 'v' }), 'CONTEXT_INVALID', /lone surrogate/);
+  });
+
+  it('non-string keys, values or shapes → CONTEXT_INVALID', () => {
+    expectCode(
+      () => encodeContext({ k: 1 } as unknown as Record<string, string>),
+      'CONTEXT_INVALID',
+      /not a string/,
+    );
+    expectCode(() => encodeContext(null as unknown as Record<string, string>), 'CONTEXT_INVALID', /object/);
+    expectCode(() => encodeContext('a=b' as unknown as Record<string, string>), 'CONTEXT_INVALID', /object/);
+    expectCode(
+      () => encodeContext(new Date() as unknown as Record<string, string>),
+      'CONTEXT_INVALID',
+      /plain/,
+    );
+    expectCode(() => encodeContext([['a']] as unknown as [string, string][]), 'CONTEXT_INVALID', /pair/);
+    expectCode(
+      () => encodeContext({ [Symbol('s')]: 'v' } as unknown as Record<string, string>),
+      'CONTEXT_INVALID',
+      /symbol/,
+    );
+  });
+
+  it('decode: truncated, trailing, unsorted, duplicate, over-limit or non-UTF-8 encodings → CONTEXT_INVALID', () => {
+    const enc = encodeContext({ a: '1', b: '2' });
+    for (let n = 0; n < enc.length; n++) {
+      expectCode(() => decodeContext(enc.subarray(0, n)), 'CONTEXT_INVALID', /ends early/);
+    }
+    expectCode(() => decodeContext(Uint8Array.from([...enc, 0])), 'CONTEXT_INVALID', /1 byte\(s\) follow/);
+    const swapped = Uint8Array.from(Buffer.from('0002' + '000162' + '000132' + '000161' + '000131', 'hex'));
+    expectCode(() => decodeContext(swapped), 'CONTEXT_INVALID', /canonical order/);
+    const dup = Uint8Array.from(Buffer.from('0002' + '000161' + '000131' + '000161' + '000132', 'hex'));
+    expectCode(() => decodeContext(dup), 'CONTEXT_INVALID', /duplicates/);
+    expectCode(() => decodeContext(Uint8Array.from([0, 65])), 'CONTEXT_INVALID', /65 entries/);
+    expectCode(
+      () => decodeContext(Uint8Array.from(Buffer.from('0001000180000131', 'hex'))),
+      'CONTEXT_INVALID',
+      /UTF-8/,
+    );
+    expectCode(
+      () => decodeContext(Uint8Array.from(Buffer.from('00010401', 'hex'))),
+      'CONTEXT_INVALID',
+      /exceeds 1024/,
+    );
+    expectCode(
+      () => decodeContext(Uint8Array.from(Buffer.from('000100000000', 'hex'))),
+      'CONTEXT_INVALID',
+      /empty/,
+    );
+    const reserved = Uint8Array.from(
+      Buffer.from(`00010005${Buffer.from('ekms:').toString('hex')}0000`, 'hex'),
+    );
+    expectCode(() => decodeContext(reserved), 'CONTEXT_INVALID', /reserved/);
+    expectCode(
+      () => decodeContext(new Uint8Array(MAX_CONTEXT_ENCODING_BYTES + 1)),
+      'CONTEXT_INVALID',
+      /exceeds/,
+    );
+  });
+});
+
+describe.each(Object.values(SUITES))('AEAD $name', (suite) => {
+  const aead = getAead(suite.id);
+  const key = detBytes('aead key', 32);
+  const nonce = detBytes('aead nonce', suite.nonceBytes);
+  const aad = detBytes('aad', 20);
+
+  it('round-trips, with ciphertext ‖ 16-byte tag', () => {
+    for (const n of [0, 1, 64, 1000]) {
+      const pt = detBytes(`p${n}`, n);
+      const sealed = aead.seal(key, nonce, pt, aad);
+      expect(sealed.length).toBe(n + 16);
+      expect(aead.open(key, nonce, sealed, aad)).toEqual(pt);
+    }
+  });
+
+  it('tag, ciphertext, AAD, nonce or key changed → DECRYPT_FAILED', () => {
+    const sealed = aead.seal(key, nonce, detBytes('p', 40), aad);
+    const flip = (b: Uint8Array, i: number) => {
+      const c = b.slice();
+      c[i]! ^= 1;
+      return c;
+    };
+    expectCode(() => aead.open(key, nonce, flip(sealed, 45), aad), 'DECRYPT_FAILED', /authentication failed/);
+    expectCode(() => aead.open(key, nonce, flip(sealed, 0), aad), 'DECRYPT_FAILED');
+    expectCode(() => aead.open(key, nonce, sealed, flip(aad, 3)), 'DECRYPT_FAILED');
+    expectCode(() => aead.open(key, flip(nonce, 0), sealed, aad), 'DECRYPT_FAILED');
+    expectCode(() => aead.open(flip(key, 31), nonce, sealed, aad), 'DECRYPT_FAILED');
+  });
+
+  it('shorter than a tag → CIPHERTEXT_TRUNCATED', () => {
+    expectCode(() => aead.open(key, nonce, new Uint8Array(15), aad), 'CIPHERTEXT_TRUNCATED', /16-byte tag/);
+  });
+
+  it('wrong key length → KEY_INVALID; wrong nonce length → CRYPTO_PARAMETER_INVALID', () => {
+    expectCode(
+      () => aead.seal(new Uint8Array(16), nonce, new Uint8Array(1), aad),
+      'KEY_INVALID',
+      /32-byte key/,
+    );
+    expectCode(() => aead.open(new Uint8Array(33), nonce, new Uint8Array(16), aad), 'KEY_INVALID');
+    expectCode(
+      () => aead.seal(key, new Uint8Array(8), new Uint8Array(1), aad),
+      'CRYPTO_PARAMETER_INVALID',
+      /nonce/,
+    );
+  });
+});
+
+describe('AEAD known answers', () => {
+  it('AES-256-GCM matches NIST GCM test case 14 (zero key, zero IV, one zero block)', () => {
+    // McGrew & Viega, "The Galois/Counter Mode of Operation", test case 14.
+    const sealed = getAead(1).seal(
+      new Uint8Array(32),
+      new Uint8Array(12),
+      new Uint8Array(16),
+      new Uint8Array(0),
+    );
+    expect(hex(sealed)).toBe('cea7403d4d606b6e074ec5d3baf39d18' + 'd0d1c8a799996bf0265b98b5d48ab919');
+  });
+
+  it('XChaCha20-Poly1305 matches draft-irtf-cfrg-xchacha-03 §A.3.1', () => {
+    const key = Uint8Array.from(
+      Buffer.from('808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f', 'hex'),
+    );
+    const nonce = Uint8Array.from(Buffer.from('404142434445464748494a4b4c4d4e4f5051525354555657', 'hex'));
+    const aad = Uint8Array.from(Buffer.from('50515253c0c1c2c3c4c5c6c7', 'hex'));
+    const pt = new TextEncoder().encode(
+      "Ladies and Gentlemen of the class of '99: If I could offer you only one tip for the future, sunscreen would be it.",
+    );
+    const sealed = getAead(2).seal(key, nonce, pt, aad);
+    expect(hex(sealed.subarray(0, 16))).toBe('bd6d179d3e83d43b9576579493c0e939');
+    expect(hex(sealed.subarray(sealed.length - 16))).toBe('c0875924c1c7987947deafd8780acf49');
+  });
+});
