@@ -1,0 +1,59 @@
+/**
+ * `npm run bench`: runs every benchmark in one process and prints each figure beside its baseline measured in
+ * the same run. `--json` prints `{ machine, results: [{ id, unit, value, baseline, ratio }] }`.
+ * Ratios are what to read; absolute figures depend on the machine (docs/performance.md).
+ */
+import { cpus, totalmem } from 'node:os';
+import { benchNitro } from './attestation-nitro.js';
+import { benchSnp } from './attestation-snp.js';
+import { benchEnvelope } from './envelope.js';
+
+interface Row {
+  readonly id: string;
+  readonly unit: string;
+  readonly value: number;
+  readonly baseline: number;
+  readonly ratio: number;
+}
+
+const suites: Record<string, () => Promise<readonly Row[]>> = {
+  'attestation-nitro': () => benchNitro(),
+  'attestation-snp': () => benchSnp(),
+  envelope: () => benchEnvelope(),
+};
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const json = args.includes('--json');
+  const only = args.filter((a) => !a.startsWith('--'));
+  const results: Row[] = [];
+  for (const [name, run] of Object.entries(suites)) {
+    if (only.length > 0 && !only.includes(name)) continue;
+    if (!json) process.stderr.write(`running ${name}…\n`);
+    results.push(...(await run()));
+  }
+  const machine = {
+    node: process.version,
+    cpus: cpus().length,
+    cpu: cpus()[0]?.model ?? 'unknown',
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    date: new Date().toISOString(),
+  };
+  if (json) {
+    process.stdout.write(`${JSON.stringify({ machine, results }, null, 2)}\n`);
+    return;
+  }
+  const fmt = (n: number): string => (n >= 100 ? Math.round(n).toString() : n.toFixed(2));
+  const w = Math.max(...results.map((r) => r.id.length));
+  process.stdout.write(
+    `${'id'.padEnd(w)}  ${'value'.padStart(10)}  ${'baseline'.padStart(10)}  ratio  unit\n`,
+  );
+  for (const r of results) {
+    process.stdout.write(
+      `${r.id.padEnd(w)}  ${fmt(r.value).padStart(10)}  ${fmt(r.baseline).padStart(10)}  ${r.ratio.toFixed(2).padStart(5)}  ${r.unit}\n`,
+    );
+  }
+  process.stdout.write(`\n${JSON.stringify(machine)}\n`);
+}
+
+await main();
