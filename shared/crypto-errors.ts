@@ -1,7 +1,8 @@
 /**
  * Error codes of the key service's cryptographic core (design §4; style §1): suites, encryption context,
- * ciphertext blobs (enclave/crypto/ciphertext-blob.ts) and the streaming envelope format
- * (client/envelope-stream.ts). Byte layouts and what each check defends against: docs/ciphertext-format.md.
+ * ciphertext blobs (enclave/crypto/ciphertext-blob.ts), the streaming envelope format
+ * (client/envelope-stream.ts) and sealed state (enclave/sealing.ts). Byte layouts and what each check defends
+ * against: docs/ciphertext-format.md and docs/sealed-state.md.
  *
  * Codes are stable and never renamed; each summary is one line for docs/errors.md.
  */
@@ -86,3 +87,48 @@ export type CryptoErrorCode = keyof typeof CRYPTO_ERROR_CODES;
 
 /** Every failure of the cryptographic core: suites, contexts, blobs and envelope streams. */
 export class CryptoError extends EkmsError<CryptoErrorCode> {}
+
+/**
+ * Sealed state (enclave/sealing.ts; docs/sealed-state.md): blobs the enclave seals under a root-derived key and
+ * stores through the untrusted host. Parameter errors reuse CRYPTO_PARAMETER_INVALID, KEY_INVALID, SUITE_UNKNOWN.
+ */
+export const SEALED_ERROR_CODES = {
+  SEALED_BLOB_CORRUPT: {
+    retriable: false,
+    summary: 'A sealed blob is malformed, truncated or fails authentication; it is never used.',
+  },
+  SEALED_VERSION_UNSUPPORTED: {
+    retriable: false,
+    summary: 'A sealed blob names a format version this build does not read.',
+  },
+  SEALED_KEY_MISMATCH: {
+    retriable: false,
+    summary: 'A sealed blob was sealed under another root key or for another purpose.',
+  },
+  SEALED_BLOB_NAME_MISMATCH: {
+    retriable: false,
+    summary: 'An authentic sealed blob carries another name than the one requested (blobs swapped).',
+  },
+  SEALED_BLOB_ROLLBACK: {
+    retriable: false,
+    summary:
+      'A sealed blob is older than the version acknowledged or required, or went missing; or a sealed version did not increase.',
+  },
+  SEALED_BLOB_VERSION_MISMATCH: {
+    retriable: false,
+    summary:
+      'A sealed blob is newer than the exact version expected, or differs from the blob acknowledged at its version (forked state).',
+  },
+  SEALED_PLAINTEXT_TOO_LARGE: {
+    retriable: false,
+    summary: 'The plaintext exceeds the maximum size of a sealed blob.',
+  },
+  SEALED_SEALER_CLOSED: { retriable: false, summary: 'The sealer was closed and its keys zeroed.' },
+} as const satisfies Record<string, ErrorSpec>;
+
+registerErrorCodes(SEALED_ERROR_CODES);
+
+export type SealedErrorCode = keyof typeof SEALED_ERROR_CODES;
+
+/** Every failure of opening or sealing enclave state (besides parameter errors, which are CryptoErrors). */
+export class SealedStateError extends EkmsError<SealedErrorCode> {}

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import '../attestation/errors.js';
+import '../host/store-errors.js';
 import '../shared/crypto-errors.js';
 import { EkmsError, registeredErrorCodes, toWireError } from '../shared/errors.js';
 

@@ -5,7 +5,8 @@
  * Spec: RFC 9052 §4.2 (COSE_Sign1 = [protected: bstr, unprotected: map, payload: bstr, signature: bstr],
  * optionally CBOR tag 18); aws/aws-nitro-enclaves-nsm-api docs/attestation_process.md §2.2 (CDDL) and
  * §3.2.2 (syntactical validation), which this parser follows with these readings:
- * - protected header = {1: -35} (ES384) only; the unprotected header is empty (AWS §3.1);
+ * - protected header = {1: -35} (ES384) only, encoded a1 01 38 22 (as in every real document); the
+ *   unprotected header is empty (AWS §3.1);
  * - signature: exactly 96 bytes (ES384 r ‖ s; the "32/48/64" in AWS §3.1 cannot hold an ES384 signature);
  * - module_id: non-empty text; digest: "SHA384"; timestamp: uint > 0 (ms), within JavaScript's Date range;
  * - pcrs: 1..32 entries, uint index 0..31 → bstr of 32, 48 or 64 bytes; this library also requires
@@ -23,7 +24,7 @@ import { FrameError } from '../../shared/errors.js';
 import { LIMITS } from '../../shared/limits.js';
 import { AttestationError, type AttestationErrorCode } from '../errors.js';
 import { type CborMapEntry, cborMapEntries } from './cbor-walk.js';
-import { COSE_ALG_ES384, ES384_SIGNATURE_BYTES } from './cose.js';
+import { COSE_ALG_ES384, ES384_PROTECTED_HEADER, ES384_SIGNATURE_BYTES } from './cose.js';
 import type { NitroEvidence } from './types.js';
 
 /** Largest DER certificate in a document (CDDL `cert = bytes .size (1..1024)`). */
@@ -96,6 +97,19 @@ function parseProtectedHeader(bytes: Uint8Array): void {
       `the protected header must be {1: -35} (ES384); it names alg ${alg === undefined ? '(none)' : String(alg)}` +
         `${header.size > 1 ? ` with ${header.size - 1} other parameter(s)` : ''}`,
       'EVIDENCE_ALGORITHM_UNSUPPORTED',
+    );
+  }
+  /*
+   * Precondition: the protected header is encoded exactly as a1 01 38 22. The checks above read the
+   * decoded map, which hides a duplicated key (cbor-x keeps the last of {1: -7, 1: -35}), a float -35.0
+   * or a non-shortest head; a reader keeping the first key would see another algorithm.
+   */
+  if (!Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).equals(ES384_PROTECTED_HEADER)) {
+    throw fieldError(
+      'protected',
+      `the protected header must be encoded as a1013822 ({1: -35}, shortest form, no duplicate key); ` +
+        `got ${Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex')}`,
+      'EVIDENCE_MALFORMED',
     );
   }
 }

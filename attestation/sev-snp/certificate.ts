@@ -139,7 +139,8 @@ function decodeInput(
     }
     der = decodePemText(Buffer.from(input).toString('latin1'), label);
   } else {
-    der = input.slice();
+    // A copy even for a Buffer (whose slice() is a view): the record is cached and must not alias the caller.
+    der = new Uint8Array(input);
   }
   return { der, fingerprint: sha256Hex(der) };
 }

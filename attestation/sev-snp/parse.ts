@@ -9,7 +9,7 @@
  * `verifySnpReport` checks them once the certificate chain has named the product.
  *
  * Nothing is authenticated here. Not checked: PLATFORM_INFO and POLICY bits (new bits keep being
- * defined, and both are covered by the signature), VMPL range.
+ * defined, and both are covered by the signature); the VMPL range is checked by `verifySnpReport`.
  */
 import { LIMITS } from '../../shared/limits.js';
 import { AttestationError } from '../errors.js';
@@ -105,7 +105,8 @@ export function parseSnpReport(bytes: Uint8Array): SnpEvidence {
     );
   }
 
-  const b = bytes.slice();
+  // A plain Uint8Array copy: for a Buffer, `bytes.slice()` is a view of the caller's memory, not a copy.
+  const b = new Uint8Array(bytes);
   const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
   const u32 = (off: number): number => view.getUint32(off, true);
   const u64 = (off: number): bigint => view.getBigUint64(off, true);

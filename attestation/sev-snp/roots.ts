@@ -406,39 +406,44 @@ export const AMD_SNP_ROOTS: Readonly<
       readonly asvkSha256: string;
     }
   >
-> = {
-  Milan: {
+> = Object.freeze({
+  Milan: Object.freeze({
     ark: AMD_MILAN_ARK_PEM,
     arkSha256: AMD_MILAN_ARK_SHA256,
     ask: AMD_MILAN_ASK_PEM,
     askSha256: AMD_MILAN_ASK_SHA256,
     asvk: AMD_MILAN_ASVK_PEM,
     asvkSha256: AMD_MILAN_ASVK_SHA256,
-  },
-  Genoa: {
+  }),
+  Genoa: Object.freeze({
     ark: AMD_GENOA_ARK_PEM,
     arkSha256: AMD_GENOA_ARK_SHA256,
     ask: AMD_GENOA_ASK_PEM,
     askSha256: AMD_GENOA_ASK_SHA256,
     asvk: AMD_GENOA_ASVK_PEM,
     asvkSha256: AMD_GENOA_ASVK_SHA256,
-  },
-  Turin: {
+  }),
+  Turin: Object.freeze({
     ark: AMD_TURIN_ARK_PEM,
     arkSha256: AMD_TURIN_ARK_SHA256,
     ask: AMD_TURIN_ASK_PEM,
     askSha256: AMD_TURIN_ASK_SHA256,
     asvk: AMD_TURIN_ASVK_PEM,
     asvkSha256: AMD_TURIN_ASVK_SHA256,
-  },
-};
-
-/** The default trust anchors: AMD's ARK for Milan, Genoa and Turin with their ASK and ASVK. */
-export const AMD_SNP_TRUST_ANCHORS: readonly SnpTrustAnchor[] = (['Milan', 'Genoa', 'Turin'] as const).map(
-  (product) => ({
-    product,
-    ark: AMD_SNP_ROOTS[product].ark,
-    ask: AMD_SNP_ROOTS[product].ask,
-    asvk: AMD_SNP_ROOTS[product].asvk,
   }),
+});
+
+/**
+ * The default trust anchors: AMD's ARK for Milan, Genoa and Turin with their ASK and ASVK. Frozen (as
+ * AWS_NITRO_TRUST_ANCHORS): this process-wide default must not be extended, e.g. by a simulated anchor.
+ */
+export const AMD_SNP_TRUST_ANCHORS: readonly SnpTrustAnchor[] = Object.freeze(
+  (['Milan', 'Genoa', 'Turin'] as const).map((product) =>
+    Object.freeze({
+      product,
+      ark: AMD_SNP_ROOTS[product].ark,
+      ask: AMD_SNP_ROOTS[product].ask,
+      asvk: AMD_SNP_ROOTS[product].asvk,
+    }),
+  ),
 );

@@ -52,6 +52,9 @@ export interface VerifySnpOptions {
   readonly cache?: SnpVerifierCache;
 }
 
+/** The highest VMPL a guest can request a report at (ABI §7.3, MSG_REPORT_REQ). */
+const SNP_MAX_VMPL = 3;
+
 /** Order of the P-384 group (SEC 2, secp384r1 n). */
 const P384_N =
   0xffffffffffffffffffffffffffffffffffffffffffffffffc7634d81f4372ddf581a0db248b0a77aecec196accc52973n;
@@ -210,15 +213,30 @@ function checkSignature(report: SnpEvidence, chain: SnpChain): void {
  *
  * @throws ConfigError CONFIG_INVALID (bad `now`, `trustAnchors` or `product` option)
  * @throws AttestationError with code
- *   EVIDENCE_* (as `parseSnpReport`, on `evidence.bytes`), EVIDENCE_FIELD_INVALID (CPUID names no supported
- *   product, or another product than `options.product`), EVIDENCE_RESERVED_NONZERO (product-specific
- *   reserved bytes), CERT_MISSING (no VEK), CERT_INVALID, CERT_ROOT_UNTRUSTED, CERT_CHAIN_INVALID,
- *   CERT_EXPIRED, CERT_NOT_YET_VALID, SIGNING_KEY_MISMATCH, TCB_MISMATCH (names the component),
- *   CHIP_ID_MISMATCH, EVIDENCE_SIGNATURE_INVALID.
+ *   EVIDENCE_* (as `parseSnpReport`, on `evidence.bytes`), EVIDENCE_FIELD_INVALID (VMPL not 0..3, e.g. a
+ *   host-requested report; CPUID names no supported product, or another product than `options.product`),
+ *   EVIDENCE_RESERVED_NONZERO (product-specific reserved bytes), CERT_MISSING (no VEK), CERT_INVALID,
+ *   CERT_ROOT_UNTRUSTED, CERT_CHAIN_INVALID, CERT_EXPIRED, CERT_NOT_YET_VALID, SIGNING_KEY_MISMATCH,
+ *   TCB_MISMATCH (names the component), CHIP_ID_MISMATCH, EVIDENCE_SIGNATURE_INVALID.
  */
 export function verifySnpReport(evidence: SnpEvidence, options: VerifySnpOptions): SnpClaims {
   const nowMs = checkOptions(options);
   const report = parseSnpReport(evidence?.bytes);
+  /*
+   * Precondition: VMPL is 0..3, the level of the guest that requested the report. ABI 1.58 Table 23 defines
+   * one other value, 0xFFFFFFFF, for a report the host requested (SNP_HV_REPORT_REQ) with REPORT_DATA
+   * zero-filled by the firmware: authentic, but not the guest's evidence and binding nothing (fail closed).
+   */
+  if (report.vmpl > SNP_MAX_VMPL) {
+    throw new AttestationError(
+      'EVIDENCE_FIELD_INVALID',
+      report.vmpl === 0xffff_ffff
+        ? 'SEV-SNP report VMPL is 0xffffffff: the host requested it (SNP_HV_REPORT_REQ), so it is not ' +
+            "the guest's evidence and its REPORT_DATA binds nothing"
+        : `SEV-SNP report VMPL ${report.vmpl} is not a VMPL (0..3)`,
+      { details: { field: 'VMPL', value: report.vmpl } },
+    );
+  }
   /* Precondition: the VCEK/VLEK certificate is supplied (reports do not carry it). */
   if (options.vek === undefined || options.vek === null || options.vek.length === 0) {
     throw new AttestationError(

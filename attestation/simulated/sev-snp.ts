@@ -501,7 +501,7 @@ export function signSimulatedSnpReport(
     key: createPrivateKey(keyPemText),
     dsaEncoding: 'ieee-p1363',
   });
-  const out = report.slice();
+  const out = new Uint8Array(report); // a copy even for a Buffer (whose slice() is a view)
   out.fill(0, SNP_SIGNED_LENGTH, SNP_SIGNED_LENGTH + 144);
   out.set(Uint8Array.from(signature.subarray(0, 48)).reverse(), SNP_SIGNED_LENGTH);
   out.set(Uint8Array.from(signature.subarray(48, 96)).reverse(), SNP_SIGNED_LENGTH + 72);

@@ -73,8 +73,12 @@ export interface CertificatePath {
 
 const ID_CE_BASIC_CONSTRAINTS = '2.5.29.19';
 const ID_CE_KEY_USAGE = '2.5.29.15';
-/** Signature verifications one path search may attempt. */
-const MAX_SIGNATURE_CHECKS = 64;
+/**
+ * Link checks (issuer candidate → child) one path search may make, cached or not. Counting cache hits too
+ * matters: with every link of a hostile bag already verified, the search would otherwise enumerate every
+ * simple path through it (8 same-named intermediates under one key: ~10^5 paths, about a second).
+ */
+const MAX_LINK_CHECKS = 64;
 
 const RANK = {
   missingIssuer: 1,
@@ -180,21 +184,21 @@ export function buildCertificatePath(options: BuildPathOptions): CertificatePath
   const fail = (rank: number, error: AttestationError): void => {
     if (best === null || rank > best.rank) best = { rank, error };
   };
-  let signatureChecks = 0;
+  let linkChecks = 0;
   const failedLinks = new Set<string>();
 
   const linkVerifies = (child: ParsedCertificate, parent: ParsedCertificate): boolean => {
+    linkChecks += 1;
+    /* Precondition: path building does bounded work (cache hits count: they bound the search, not only the crypto). */
+    if (linkChecks > MAX_LINK_CHECKS) {
+      throw new AttestationError(
+        'CERT_CHAIN_INVALID',
+        `path building gave up after ${MAX_LINK_CHECKS} issuer link checks`,
+      );
+    }
     if (cache?.hasLink(child, parent, nowMs) === true) return true;
     const key = `${child.fingerprint}>${parent.fingerprint}`;
     if (failedLinks.has(key)) return false;
-    signatureChecks += 1;
-    /* Precondition: path building does bounded work. */
-    if (signatureChecks > MAX_SIGNATURE_CHECKS) {
-      throw new AttestationError(
-        'CERT_CHAIN_INVALID',
-        `path building gave up after ${MAX_SIGNATURE_CHECKS} signature checks`,
-      );
-    }
     let ok = false;
     try {
       ok = child.x509.verify(parent.publicKey);
