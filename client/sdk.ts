@@ -5,6 +5,7 @@
  * Connections are lazy and self-healing: when a connection ends (e.g. the enclave restarted), requests in flight
  * fail with the retriable code the host gave (ENCLAVE_UNAVAILABLE), and the next request opens a new connection.
  */
+import { scanCbor } from '../shared/cbor.js';
 import { type EkmsError, fromWireError, ProtocolError, TransportError } from '../shared/errors.js';
 import { LIMITS } from '../shared/limits.js';
 import { decodeResponse, encodeRequest, type Params } from '../shared/messages.js';
@@ -72,6 +73,10 @@ class Connection {
   }
 }
 
+function userClosed(): TransportError {
+  return new TransportError('CONNECTION_CLOSED', 'the client was closed');
+}
+
 export class EkmsClient {
   private conn: Connection | undefined;
   private connecting: Promise<Connection> | undefined;
@@ -89,7 +94,7 @@ export class EkmsClient {
   }
 
   private async connection(): Promise<Connection> {
-    if (this.closedByUser) throw new TransportError('CONNECTION_CLOSED', 'the client was closed');
+    if (this.closedByUser) throw userClosed();
     if (this.conn && !this.conn.closed) return this.conn;
     if (!this.connecting) {
       const conn = new Connection();
@@ -100,6 +105,12 @@ export class EkmsClient {
       )
         .then((t) => {
           conn.transport = t;
+          if (this.closedByUser) {
+            // close() was called while we were connecting: do not leave this connection open behind the caller.
+            t.close();
+            conn.onClose(userClosed());
+            throw userClosed();
+          }
           this.conn = conn;
           return conn;
         })
@@ -113,7 +124,8 @@ export class EkmsClient {
   /**
    * Sends one request and resolves with its result map.
    * @throws EkmsError with the server's code, or TransportError REQUEST_TIMEOUT / CONNECTION_* / ENCLAVE_UNAVAILABLE,
-   *   ProtocolError TOO_MANY_IN_FLIGHT when the local in-flight limit is reached.
+   *   TransportError TOO_MANY_IN_FLIGHT when the local in-flight limit is reached, ProtocolError REQUEST_INVALID
+   *   when the request cannot be encoded within the protocol's bounds (too large, tags, non-text keys…).
    */
   async request(op: string, params: Params = {}, options: RequestOptions = {}): Promise<Params> {
     const conn = await this.connection();
@@ -124,12 +136,24 @@ export class EkmsClient {
       );
     }
     const id = this.nextId++;
-    const frame = encodeRequest(id, op, params);
-    if (frame.length > LIMITS.maxFrameBytes) {
-      throw new ProtocolError('REQUEST_INVALID', `request of ${frame.length} bytes exceeds the frame limit`);
+    let frame: Uint8Array;
+    try {
+      frame = encodeRequest(id, op, params);
+      // The enclave scans with the same bounds. What it would refuse (oversized, too deep, a Date or Set that
+      // cbor-x writes as a tag, non-text map keys…) it answers with id null, which we could not match: the request
+      // would only time out. Refuse it here instead.
+      scanCbor(frame);
+    } catch (err) {
+      const why = err instanceof Error ? err.message : String(err);
+      throw new ProtocolError('REQUEST_INVALID', `the request cannot be sent: ${why}`, { cause: err });
     }
     const timeoutMs = options.timeoutMs ?? this.opts.timeoutMs ?? 10_000;
     return new Promise<Params>((resolve, reject) => {
+      if (conn.closed) {
+        // The connection ended between connection() and now; its requests have already been failed.
+        reject(conn.notice ?? new TransportError('CONNECTION_CLOSED', 'the connection closed'));
+        return;
+      }
       const timer = setTimeout(() => {
         conn.pending.delete(id);
         reject(new TransportError('REQUEST_TIMEOUT', `${op} got no response within ${timeoutMs} ms`));
@@ -173,9 +197,12 @@ export class EkmsClient {
     return random;
   }
 
-  /** Closes the connection; requests in flight fail with CONNECTION_CLOSED. */
+  /** Closes the connection; requests in flight fail at once with CONNECTION_CLOSED. */
   close(): void {
     this.closedByUser = true;
+    // Fail what is in flight now rather than when the closing handshake completes: a host that is not reading
+    // (e.g. holding the connection while the enclave restarts) would otherwise delay it until the timeouts.
+    this.conn?.onClose(userClosed());
     this.conn?.transport?.close();
   }
 }

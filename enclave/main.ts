@@ -3,9 +3,11 @@
  *
  *   node dist/enclave.mjs --listen unix:/path/enclave.sock --attestor sim-nitro
  *
- * Prints exactly one JSON line `{"event":"ready",…}` on stdout once it serves requests; logs go to stderr
- * as pino JSON (codes and sizes only). On a real Nitro instance the listen address is `vsock:CID:PORT`
- * served through a socat bridge to a Unix socket inside the enclave (docs/transports.md).
+ * Prints exactly one JSON line `{"event":"ready",…}` on stdout once it serves requests, or
+ * `{"event":"error","code",…}` if it cannot start; logs go to stderr as pino JSON (codes and sizes only).
+ * With `--exit-with-parent` (the host's supervisor passes it) the process exits when its stdin reaches EOF: the
+ * host holds the other end, so the enclave never outlives it. On a real Nitro instance the listen address is
+ * `vsock:CID:PORT` served through a socat bridge to a Unix socket inside the enclave (docs/transports.md).
  */
 import { spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
@@ -18,17 +20,43 @@ import { VERSION } from '../shared/version.js';
 import { createAttestor } from './attestor/attestor.js';
 import { startEnclaveServer } from './server.js';
 
+/** Fields that must never reach the log (style §15): payloads, parameters, results, key material. */
+const LOG_REDACT_PATHS = [
+  'frame',
+  'body',
+  'payload',
+  'params',
+  'result',
+  'plaintext',
+  'key',
+  'secret',
+  '*.frame',
+  '*.body',
+  '*.payload',
+  '*.params',
+  '*.result',
+  '*.plaintext',
+  '*.key',
+  '*.secret',
+];
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       listen: { type: 'string' },
       attestor: { type: 'string', default: 'sim-nitro' },
       'log-level': { type: 'string', default: 'info' },
+      'exit-with-parent': { type: 'boolean', default: false },
     },
     strict: true,
   });
   const logger = pino(
-    { level: values['log-level'] ?? 'info', base: { component: 'enclave', pid: process.pid } },
+    {
+      level: values['log-level'] ?? 'info',
+      base: { component: 'enclave', pid: process.pid },
+      // Log calls record codes and sizes; these paths catch a field that could carry payloads if one slipped in.
+      redact: { paths: LOG_REDACT_PATHS, censor: '[redacted]' },
+    },
     pino.destination(2),
   );
   if (values.listen === undefined)
@@ -48,6 +76,11 @@ async function main(): Promise<void> {
       logger.fatal({ code }, 'vsock bridge exited');
       process.exit(1);
     });
+    // e.g. socat is not installed (ENOENT): 'exit' may not follow, and an 'error' without a listener would crash.
+    bridge.on('error', (err) => {
+      logger.fatal({ err: err.message }, 'cannot start the vsock bridge');
+      process.exit(1);
+    });
   }
   rmSync(socketPath, { force: true });
   const startedAt = Date.now();
@@ -63,6 +96,14 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', shutdown);
   process.on('SIGINT', shutdown);
+  if (values['exit-with-parent'] === true) {
+    process.stdin.on('error', () => {});
+    process.stdin.on('close', () => {
+      logger.warn('the parent process is gone; exiting');
+      shutdown();
+    });
+    process.stdin.resume();
+  }
   process.stdout.write(
     `${JSON.stringify({ event: 'ready', version: VERSION, listen: values.listen, attestor: attestor.kind, measurement: attestor.measurement })}\n`,
   );
@@ -74,5 +115,9 @@ main().catch((err: unknown) => {
   process.stderr.write(
     `${JSON.stringify({ level: 60, component: 'enclave', code, msg: String((err as Error).message) })}\n`,
   );
+  // The supervisor reads stdout: tell it why, so that it fails start-up with this code instead of retrying.
+  if (err instanceof EkmsError) {
+    process.stdout.write(`${JSON.stringify({ event: 'error', code, message: err.message })}\n`);
+  }
   process.exit(err instanceof EkmsError && err.code === 'USAGE_ERROR' ? 2 : 1);
 });

@@ -118,6 +118,8 @@ export async function startEnclaveServer(opts: EnclaveServerOptions): Promise<En
       resolve();
     });
   });
+  // An error on the listening socket after start-up (e.g. EMFILE on accept) must not crash the enclave.
+  server.on('error', (err) => opts.logger.error({ err: err.message }, 'listener error'));
   return {
     server,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),

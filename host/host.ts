@@ -2,7 +2,7 @@
  * The untrusted host process (design §1): supervises the enclave, accepts client connections over WebSocket
  * (and Unix sockets), and gives each its own stream to the enclave. It sees frame sizes and timing only.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { lstatSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -69,9 +69,23 @@ function parseListen(
   };
 }
 
+/** Listens, or rejects with the server's error (EADDRINUSE, EACCES…) as CONFIG_INVALID. */
+function listenOn(server: net.Server, listen: string, start: (done: () => void) => void): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const onError = (err: Error): void =>
+      reject(new ConfigError('CONFIG_INVALID', `cannot listen on ${listen}: ${err.message}`, { cause: err }));
+    server.once('error', onError);
+    start(() => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+}
+
 /**
  * Starts the enclave, waits until it is ready, then listens for clients.
- * @throws ConfigError CONFIG_INVALID; TransportError ENCLAVE_UNAVAILABLE if the enclave never becomes ready.
+ * @throws ConfigError CONFIG_INVALID (bad or unusable --listen); TransportError ENCLAVE_UNAVAILABLE if the enclave
+ *   never becomes ready. On failure nothing is left running: the enclave is stopped and its run directory removed.
  */
 export async function startHost(opts: HostOptions): Promise<Host> {
   const log = opts.logger.child({ component: 'host' });
@@ -101,21 +115,22 @@ export async function startHost(opts: HostOptions): Promise<Host> {
   let connectionsTotal = 0;
   let refused = 0;
   let closing = false;
+  let closePromise: Promise<void> | undefined;
   const open = new Set<ClientChannel>();
   let nextConn = 1;
 
   /**
    * A stream to a ready enclave. The supervisor may still believe a just-killed enclave is ready, so a refused
-   * connection is retried until a restarted enclave answers or `enclaveWaitMs` runs out.
+   * connection is retried until a restarted enclave answers or `enclaveWaitMs` runs out — or the client has left.
    */
-  const connectEnclave = async (): Promise<net.Socket> => {
+  const connectEnclave = async (abandoned: () => boolean): Promise<net.Socket> => {
     const deadline = Date.now() + (opts.enclaveWaitMs ?? 10_000);
     for (;;) {
       await supervisor.waitReady(Math.max(1, deadline - Date.now()));
       try {
         return await connectUnix(enclaveSocket);
       } catch (err) {
-        if (Date.now() >= deadline || closing) throw err;
+        if (Date.now() >= deadline || closing || abandoned()) throw err;
         await new Promise((r) => setTimeout(r, 25));
       }
     }
@@ -145,7 +160,7 @@ export async function startHost(opts: HostOptions): Promise<Host> {
     });
     // Hold frames that arrive while we wait for a (re)starting enclave; relayToEnclave takes over the handler.
     channel.pause();
-    connectEnclave()
+    connectEnclave(() => gone)
       .then((upstream) => {
         if (gone) {
           upstream.destroy();
@@ -165,36 +180,65 @@ export async function startHost(opts: HostOptions): Promise<Host> {
   let httpServer: HttpServer | undefined;
   let wss: WebSocketServer | undefined;
   let unixServer: net.Server | undefined;
-  if (listen.kind === 'ws') {
-    httpServer = createHttpServer((_req, res) => {
-      res.writeHead(426, { 'content-type': 'text/plain' }).end('WebSocket endpoint\n');
-    });
-    // Slow clients must not hold sockets open during the HTTP upgrade.
-    httpServer.headersTimeout = 10_000;
-    httpServer.requestTimeout = 10_000;
-    wss = new WebSocketServer({
-      server: httpServer,
-      maxPayload: LIMITS.maxFrameBytes,
-      perMessageDeflate: false,
-    });
-    wss.on('connection', (ws) => accept(wsChannel(ws)));
-    await new Promise<void>((resolve, reject) => {
-      httpServer!.once('error', reject);
-      httpServer!.listen(listen.port, listen.host, () => resolve());
-    });
-    const addr = httpServer.address() as net.AddressInfo;
-    const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
-    endpoint = `ws://${host}:${addr.port}`;
-  } else {
-    rmSync(listen.path, { force: true });
-    unixServer = net.createServer((socket) => accept(streamChannel(socket)));
-    await new Promise<void>((resolve, reject) => {
-      unixServer!.once('error', reject);
-      unixServer!.listen(listen.path, () => resolve());
-    });
-    endpoint = `unix:${listen.path}`;
+  // Without these listeners a server error (e.g. EADDRINUSE, which ws re-emits on the WebSocketServer) would be an
+  // uncaught exception: the host would die with its enclave orphaned.
+  const onServerError = (err: Error): void => log.error({ err: err.message }, 'listener error');
+  try {
+    if (listen.kind === 'ws') {
+      httpServer = createHttpServer((_req, res) => {
+        res.writeHead(426, { 'content-type': 'text/plain' }).end('WebSocket endpoint\n');
+      });
+      // Slow clients must not hold sockets open during the HTTP upgrade.
+      httpServer.headersTimeout = 10_000;
+      httpServer.requestTimeout = 10_000;
+      wss = new WebSocketServer({
+        server: httpServer,
+        maxPayload: LIMITS.maxFrameBytes,
+        perMessageDeflate: false,
+      });
+      wss.on('error', () => {}); // ws forwards the HTTP server's errors; onServerError below logs them once
+      wss.on('connection', (ws) => accept(wsChannel(ws)));
+      await listenOn(httpServer, opts.listen, (done) => httpServer!.listen(listen.port, listen.host, done));
+      httpServer.on('error', onServerError);
+      const addr = httpServer.address() as net.AddressInfo;
+      const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+      endpoint = `ws://${host}:${addr.port}`;
+    } else {
+      // Replace a stale socket left by a previous run, but never delete anything else a typo might name.
+      if (lstatSync(listen.path, { throwIfNoEntry: false })?.isSocket()) rmSync(listen.path);
+      unixServer = net.createServer((socket) => accept(streamChannel(socket)));
+      await listenOn(unixServer, opts.listen, (done) => unixServer!.listen(listen.path, done));
+      unixServer.on('error', onServerError);
+      endpoint = `unix:${listen.path}`;
+    }
+  } catch (err) {
+    closing = true;
+    httpServer?.close();
+    unixServer?.close();
+    await supervisor.stop();
+    rmSync(runDir, { recursive: true, force: true });
+    throw err;
   }
   log.info({ endpoint, measurement: enclave.measurement }, 'host listening');
+
+  const shutdown = async (): Promise<void> => {
+    closing = true;
+    log.info('host shutting down');
+    for (const c of open) c.close('HOST_SHUTTING_DOWN', 'the host is shutting down');
+    const closed = Promise.all([
+      wss ? new Promise<void>((r) => wss!.close(() => r())) : undefined,
+      httpServer ? new Promise<void>((r) => httpServer!.close(() => r())) : undefined,
+      unixServer ? new Promise<void>((r) => unixServer!.close(() => r())) : undefined,
+    ]);
+    // Connections still in the HTTP phase (e.g. a slow upgrade request) would hold close() until their request
+    // timeout; upgraded ones are not touched here and finish their closing handshake (bounded by relay.ts CLOSE_GRACE_MS).
+    httpServer?.closeAllConnections();
+    // Stop the enclave now rather than after the clients are gone: it must not restart meanwhile, and clients
+    // waiting for a restarting enclave are released at once (HOST_SHUTTING_DOWN).
+    await Promise.all([closed, supervisor.stop()]);
+    rmSync(runDir, { recursive: true, force: true });
+    log.info('host stopped');
+  };
 
   return {
     endpoint,
@@ -207,20 +251,11 @@ export async function startHost(opts: HostOptions): Promise<Host> {
       refused,
       enclaveLaunches: supervisor.launches,
     }),
-    async close() {
-      if (closing) return;
-      closing = true;
-      log.info('host shutting down');
-      for (const c of open) c.close('HOST_SHUTTING_DOWN', 'the host is shutting down');
-      await Promise.all([
-        wss ? new Promise<void>((r) => wss!.close(() => r())) : undefined,
-        httpServer ? new Promise<void>((r) => httpServer!.close(() => r())) : undefined,
-        unixServer ? new Promise<void>((r) => unixServer!.close(() => r())) : undefined,
-      ]);
-      httpServer?.closeAllConnections();
-      await supervisor.stop();
-      rmSync(runDir, { recursive: true, force: true });
-      log.info('host stopped');
+    close() {
+      // Every caller (a signal handler, a test's teardown…) gets the same promise: it settles once everything is
+      // stopped, not merely once another caller has started stopping.
+      closePromise ??= shutdown();
+      return closePromise;
     },
   };
 }

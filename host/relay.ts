@@ -12,6 +12,12 @@ import { type EkmsError, TransportError } from '../shared/errors.js';
 import { encodeStreamFrame, StreamFrameDecoder } from '../shared/frame.js';
 import { LIMITS } from '../shared/limits.js';
 
+/**
+ * How long a connection the host is closing may take to say goodbye (read our notice, answer the closing
+ * handshake) before it is cut off. Bounds `Host.close()` and the life of sockets whose peer stopped reading.
+ */
+export const CLOSE_GRACE_MS = 2_000;
+
 /** A client connection, whatever its transport. */
 export interface ClientChannel {
   /** Sends one frame body; `done` runs once the transport has taken it. */

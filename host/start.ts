@@ -102,6 +102,11 @@ export async function runStart(opts: StartOptions): Promise<Host> {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'stopping');
+    // close() is bounded (client grace period, then SIGKILL of the enclave); this is the backstop.
+    setTimeout(() => {
+      logger.error('shutdown took too long; exiting');
+      process.exit(1);
+    }, 15_000).unref();
     host.close().then(
       () => process.exit(0),
       () => process.exit(1),

@@ -7,6 +7,11 @@
  * items, with trailing bytes, or using features the caller did not allow (tags, indefinite lengths,
  * non-text map keys). Only input that passed the scan is handed to `cbor-x`.
  *
+ * With `uniqueKeys` (the default for text-keyed protocol frames) maps must not repeat a key (RFC 8949 §5.6): a
+ * decoder keeps one of the two values, and which one is exactly the kind of parser differential a signed or
+ * transcript-bound message must not have. A `__proto__` key is refused too: decoding maps as objects, cbor-x
+ * renames it `__proto_`, so it would silently alias another key.
+ *
  * This is a bounds check, not a codec: the scanner never builds values.
  */
 import { Decoder, Encoder } from 'cbor-x';
@@ -25,6 +30,11 @@ export interface CborScanOptions {
   readonly allowIndefinite?: boolean;
   /** Require every map key to be a text string (default true). */
   readonly textKeysOnly?: boolean;
+  /**
+   * Refuse a map that repeats a key, and a "__proto__" key (default: the value of `textKeysOnly`, so protocol
+   * frames always get it; parsers of other formats that do their own key checks, e.g. Nitro's, may opt in).
+   */
+  readonly uniqueKeys?: boolean;
   /** Maximum text string bytes (default LIMITS.maxCborStringBytes). */
   readonly maxStringBytes?: number;
   /** Maximum byte string bytes (default LIMITS.maxCborBytesLength). */
@@ -36,6 +46,8 @@ interface ScanState {
   readonly view: DataView;
   pos: number;
   items: number;
+  /** The value of the text string scanned last (map keys are compared by value). */
+  lastText: string;
   readonly opts: Required<CborScanOptions>;
 }
 
@@ -48,6 +60,7 @@ function defaults(opts: CborScanOptions): Required<CborScanOptions> {
     allowTags: opts.allowTags ?? [],
     allowIndefinite: opts.allowIndefinite ?? false,
     textKeysOnly: opts.textKeysOnly ?? true,
+    uniqueKeys: opts.uniqueKeys ?? opts.textKeysOnly ?? true,
     maxStringBytes: opts.maxStringBytes ?? LIMITS.maxCborStringBytes,
     maxBytesLength: opts.maxBytesLength ?? LIMITS.maxCborBytesLength,
   };
@@ -102,6 +115,7 @@ function countItem(s: ScanState): void {
   }
 }
 
+/** Checks a string's (running) length against its limit; the caller then checks that its bytes are present. */
 function checkLength(s: ScanState, major: number, len: number): void {
   const max = major === 2 ? s.opts.maxBytesLength : s.opts.maxStringBytes;
   if (len > max) {
@@ -110,7 +124,6 @@ function checkLength(s: ScanState, major: number, len: number): void {
       `CBOR ${major === 2 ? 'byte' : 'text'} string of ${len} bytes exceeds the limit of ${max}`,
     );
   }
-  need(s, len);
 }
 
 /**
@@ -146,17 +159,20 @@ function scanItem(s: ScanState, depth: number): number {
     case 3: {
       if (!indefinite) {
         checkLength(s, major, arg);
-        if (major === 3) checkUtf8(s, arg);
+        need(s, arg);
+        if (major === 3) s.lastText = checkUtf8(s, arg);
         s.pos += arg;
         return major;
       }
       // Indefinite string: definite chunks of the same major type, then a break.
       let total = 0;
+      let text = '';
       for (;;) {
         need(s, 1);
         const h = s.bytes[s.pos]!;
         if (h === 0xff) {
           s.pos += 1;
+          if (major === 3) s.lastText = text;
           return major;
         }
         s.pos += 1;
@@ -167,7 +183,7 @@ function scanItem(s: ScanState, depth: number): number {
         total += len;
         checkLength(s, major, total);
         need(s, len);
-        if (major === 3) checkUtf8(s, len);
+        if (major === 3) text += checkUtf8(s, len);
         s.pos += len;
         countItem(s);
       }
@@ -201,8 +217,10 @@ function scanItem(s: ScanState, depth: number): number {
         );
       }
       let n = 0;
+      const seen = new Set<string>();
       for (;;) {
         if (!indefinite && n === arg) return major;
+        const keyStart = s.pos;
         const k = scanItem(s, depth + 1);
         if (k === BREAK) {
           if (indefinite) return major;
@@ -210,6 +228,20 @@ function scanItem(s: ScanState, depth: number): number {
         }
         if (s.opts.textKeysOnly && k !== 3) {
           throw new FrameError('FRAME_MALFORMED', 'CBOR map keys must be text strings');
+        }
+        if (s.opts.uniqueKeys) {
+          /* Precondition: map keys are unique (by value, whatever their encoding) and none is "__proto__". */
+          const key = keyIdentity(s, keyStart, k);
+          if (key === 't:__proto__') {
+            throw new FrameError(
+              'FRAME_MALFORMED',
+              `CBOR map key "__proto__" at offset ${keyStart} is not allowed`,
+            );
+          }
+          if (seen.has(key)) {
+            throw new FrameError('FRAME_MALFORMED', `duplicate CBOR map key at offset ${keyStart}`);
+          }
+          seen.add(key);
         }
         const v = scanItem(s, depth + 1);
         if (v === BREAK) throw new FrameError('FRAME_MALFORMED', 'CBOR map key without a value');
@@ -237,11 +269,39 @@ function scanItem(s: ScanState, depth: number): number {
   }
 }
 
+/**
+ * A map key's identity for the duplicate check: text by its value (so an indefinite-length spelling of a key
+ * equals the definite one), integers by their value (so 0x01 equals the non-canonical 0x18 0x01), anything else
+ * by its bytes.
+ */
+function keyIdentity(s: ScanState, start: number, major: number): string {
+  if (major === 3) return `t:${s.lastText}`;
+  if (major === 0 || major === 1) {
+    const ai = s.bytes[start]! & 0x1f;
+    const view = s.view;
+    const value =
+      ai < 24
+        ? BigInt(ai)
+        : ai === 24
+          ? BigInt(s.bytes[start + 1]!)
+          : ai === 25
+            ? BigInt(view.getUint16(start + 1))
+            : ai === 26
+              ? BigInt(view.getUint32(start + 1))
+              : view.getBigUint64(start + 1);
+    return `i:${major}:${value}`;
+  }
+  let hex = '';
+  for (let i = start; i < s.pos; i++) hex += s.bytes[i]!.toString(16).padStart(2, '0');
+  return `r:${hex}`;
+}
+
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-function checkUtf8(s: ScanState, len: number): void {
+/** Validates and returns the text string of `len` bytes at the current position. */
+function checkUtf8(s: ScanState, len: number): string {
   try {
-    utf8.decode(s.bytes.subarray(s.pos, s.pos + len));
+    return utf8.decode(s.bytes.subarray(s.pos, s.pos + len));
   } catch (cause) {
     throw new FrameError('FRAME_MALFORMED', `CBOR text string at offset ${s.pos} is not valid UTF-8`, {
       cause,
@@ -251,8 +311,8 @@ function checkUtf8(s: ScanState, len: number): void {
 
 /**
  * Checks that `bytes` hold exactly one well-formed CBOR item within the limits. Reads heads only.
- * @throws FrameError FRAME_TOO_LARGE, FRAME_TRUNCATED, FRAME_MALFORMED, FRAME_TOO_DEEP,
- *   FRAME_TRAILING_BYTES, FRAME_LIMIT_EXCEEDED
+ * @throws FrameError FRAME_TOO_LARGE, FRAME_TRUNCATED, FRAME_MALFORMED (also for a repeated or "__proto__" map
+ *   key), FRAME_TOO_DEEP, FRAME_TRAILING_BYTES, FRAME_LIMIT_EXCEEDED
  */
 export function scanCbor(bytes: Uint8Array, options: CborScanOptions = {}): void {
   const opts = defaults(options);
@@ -266,6 +326,7 @@ export function scanCbor(bytes: Uint8Array, options: CborScanOptions = {}): void
     view: new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength),
     pos: 0,
     items: 0,
+    lastText: '',
     opts,
   };
   const m = scanItem(s, 1);

@@ -54,8 +54,20 @@ function isPlainObject(x: unknown): x is Record<string, unknown> {
   );
 }
 
-function isRequestId(x: unknown): x is number {
-  return typeof x === 'number' && Number.isInteger(x) && x >= 0 && x <= LIMITS.maxRequestId;
+/**
+ * Reads a request id: an unsigned integer below 2^53. cbor-x yields a bigint for any 8-byte integer, which is how
+ * every conforming encoder writes ids from 2^32 up, so those are accepted when they fit. (An integral float is
+ * read as its integer and -0 as 0: the response carries the id as an unsigned integer either way.)
+ */
+function toRequestId(x: unknown): number | undefined {
+  if (typeof x === 'bigint') return x >= 0n && x <= BigInt(LIMITS.maxRequestId) ? Number(x) : undefined;
+  if (typeof x === 'number' && Number.isInteger(x) && x >= 0 && x <= LIMITS.maxRequestId) return x + 0;
+  return undefined;
+}
+
+/** The id as cbor-x must see it to write an unsigned integer: it writes numbers of 2^32 and above as floats. */
+function wireId(id: number): number | bigint {
+  return id > 0xffff_ffff ? BigInt(id) : id;
 }
 
 function checkVersion(msg: Record<string, unknown>): void {
@@ -76,7 +88,7 @@ function checkKeys(msg: Record<string, unknown>, allowed: readonly string[], wha
 
 /** Reads the id of a message whose other fields may be invalid, so an error response can echo it. */
 export function peekRequestId(msg: unknown): number | null {
-  return isPlainObject(msg) && isRequestId(msg['id']) ? msg['id'] : null;
+  return isPlainObject(msg) ? (toRequestId(msg['id']) ?? null) : null;
 }
 
 /**
@@ -87,8 +99,9 @@ export function parseRequest(msg: unknown): Request {
   if (!isPlainObject(msg)) throw new ProtocolError('MESSAGE_INVALID', 'a request must be a CBOR map');
   checkVersion(msg);
   checkKeys(msg, ['v', 'id', 'op', 'params'], 'request');
-  const { id, op, params } = msg;
-  if (!isRequestId(id))
+  const { op, params } = msg;
+  const id = toRequestId(msg['id']);
+  if (id === undefined)
     throw new ProtocolError('MESSAGE_INVALID', 'request id must be an unsigned integer < 2^53');
   if (typeof op !== 'string' || op.length > LIMITS.maxOperationNameBytes || !OP_NAME.test(op)) {
     throw new ProtocolError('MESSAGE_INVALID', 'request op must be a short ASCII name');
@@ -106,10 +119,11 @@ export function parseRequest(msg: unknown): Request {
 export function parseResponse(msg: unknown): Response {
   if (!isPlainObject(msg)) throw new ProtocolError('MESSAGE_INVALID', 'a response must be a CBOR map');
   checkVersion(msg);
-  const { id, ok } = msg;
+  const { ok } = msg;
+  const id = toRequestId(msg['id']);
   if (ok === true) {
     checkKeys(msg, ['v', 'id', 'ok', 'result'], 'response');
-    if (!isRequestId(id))
+    if (id === undefined)
       throw new ProtocolError('MESSAGE_INVALID', 'response id must be an unsigned integer');
     const result = msg['result'];
     if (!isPlainObject(result)) throw new ProtocolError('MESSAGE_INVALID', 'response result must be a map');
@@ -117,7 +131,7 @@ export function parseResponse(msg: unknown): Response {
   }
   if (ok === false) {
     checkKeys(msg, ['v', 'id', 'ok', 'error'], 'response');
-    if (id !== null && !isRequestId(id))
+    if (msg['id'] !== null && id === undefined)
       throw new ProtocolError('MESSAGE_INVALID', 'response id must be an integer or null');
     const error = msg['error'];
     if (
@@ -130,7 +144,7 @@ export function parseResponse(msg: unknown): Response {
     }
     return {
       v: PROTOCOL_VERSION,
-      id,
+      id: id ?? null,
       ok: false,
       error: { code: error['code'], message: error['message'], retriable: error['retriable'] },
     };
@@ -149,14 +163,19 @@ export function decodeResponse(body: Uint8Array): Response {
 }
 
 export function encodeRequest(id: number, op: string, params: Params = {}): Uint8Array {
-  return encodeCbor({ v: PROTOCOL_VERSION, id, op, params });
+  return encodeCbor({ v: PROTOCOL_VERSION, id: wireId(id), op, params });
 }
 
 export function encodeOk(id: number, result: Params): Uint8Array {
-  return encodeCbor({ v: PROTOCOL_VERSION, id, ok: true, result });
+  return encodeCbor({ v: PROTOCOL_VERSION, id: wireId(id), ok: true, result });
 }
 
 /** Builds the error response for any thrown value (through the one wire-error builder). */
 export function encodeError(id: number | null, err: unknown): Uint8Array {
-  return encodeCbor({ v: PROTOCOL_VERSION, id, ok: false, error: toWireError(err) });
+  return encodeCbor({
+    v: PROTOCOL_VERSION,
+    id: id === null ? null : wireId(id),
+    ok: false,
+    error: toWireError(err),
+  });
 }
