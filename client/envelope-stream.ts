@@ -916,32 +916,33 @@ export function createEncryptStream(options: EncryptStreamOptions): Transform {
   const encryptor = new EnvelopeEncryptor(options);
   return new Transform({
     transform(chunk: Uint8Array, _encoding, callback) {
-      const out: Uint8Array[] = [];
-      try {
-        encryptor.update(chunk, out);
-      } catch (err) {
-        callback(err as Error);
-        return;
-      }
-      for (const part of out) this.push(part);
-      callback();
+      emitAll(this, (out) => encryptor.update(chunk, out), callback);
     },
     flush(callback) {
-      const out: Uint8Array[] = [];
-      try {
-        encryptor.finish(out);
-      } catch (err) {
-        callback(err as Error);
-        return;
-      }
-      for (const part of out) this.push(part);
-      callback();
+      emitAll(this, (out) => encryptor.finish(out), callback);
     },
     destroy(err, callback) {
       encryptor.destroy();
       callback(err);
     },
   });
+}
+
+/** Runs a synchronous step that fills `out`, then pushes what it produced, or reports its error. */
+function emitAll(
+  stream: Transform,
+  step: (out: Uint8Array[]) => void,
+  callback: (err?: Error | null) => void,
+): void {
+  const out: Uint8Array[] = [];
+  try {
+    step(out);
+  } catch (err) {
+    callback(err as Error);
+    return;
+  }
+  for (const part of out) stream.push(part);
+  callback();
 }
 
 /**
@@ -970,15 +971,7 @@ export function createDecryptStream(options: DecryptStreamOptions): Transform {
       else pending.then(() => done(), done);
     },
     flush(callback) {
-      const out: Uint8Array[] = [];
-      try {
-        decryptor.finish(out);
-      } catch (err) {
-        callback(err as Error);
-        return;
-      }
-      for (const part of out) this.push(part);
-      callback();
+      emitAll(this, (out) => decryptor.finish(out), callback);
     },
     destroy(err, callback) {
       decryptor.destroy();

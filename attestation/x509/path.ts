@@ -224,7 +224,8 @@ export function buildCertificatePath(options: BuildPathOptions): CertificatePath
       certificates: [...path],
       anchor: anchor.anchor,
       rootFingerprint: anchor.record.fingerprint,
-      simulated: anchor.anchor.simulated === true,
+      // Fail closed: only an explicit `false` marks a root as a vendor root.
+      simulated: anchor.anchor.simulated !== false,
     };
   };
 
