@@ -5,11 +5,76 @@
  * Connections are lazy and self-healing: when a connection ends (e.g. the enclave restarted), requests in flight
  * fail with the retriable code the host gave (ENCLAVE_UNAVAILABLE), and the next request opens a new connection.
  */
+
+import type { Transform } from 'node:stream';
 import { scanCbor } from '../shared/cbor.js';
+import { type EncryptionContextInput, normalizeContext } from '../shared/encryption-context.js';
 import { type EkmsError, fromWireError, ProtocolError, TransportError } from '../shared/errors.js';
 import { LIMITS } from '../shared/limits.js';
 import { decodeResponse, encodeRequest, type Params } from '../shared/messages.js';
+import { createDecryptStream, createEncryptStream } from './envelope-stream.js';
+import {
+  type AliasListPage,
+  type CiphertextResult,
+  type DataKey,
+  type DecryptResult,
+  type KeyListPage,
+  type KeyMetadata,
+  parseAliasList,
+  parseCiphertext,
+  parseDataKey,
+  parseDecrypt,
+  parseKeyList,
+  parseKeyMetadata,
+  parseReEncrypt,
+  type ReEncryptResult,
+} from './kms-types.js';
 import { type ClientTransport, openTransport } from './transport.js';
+
+export type * from './kms-types.js';
+
+export interface CreateKeyInput {
+  readonly description?: string;
+  /** Suite name (default AES-256-GCM/HKDF-SHA-384/COMMIT-v1). */
+  readonly suite?: string;
+  /** Turns on automatic rotation with this period. */
+  readonly rotationPeriodDays?: number;
+  readonly aliasName?: string;
+}
+
+export interface DataKeyOptions {
+  readonly encryptionContext?: EncryptionContextInput;
+  /** AES_256 (default, 32 bytes) or AES_128 (16 bytes). */
+  readonly keySpec?: 'AES_256' | 'AES_128';
+  /** 1..1024 bytes instead of a key spec. */
+  readonly numberOfBytes?: number;
+}
+
+export interface StreamEncryptOptions {
+  readonly encryptionContext?: EncryptionContextInput;
+  /** Plaintext bytes per chunk (default: the envelope stream's). */
+  readonly chunkSize?: number;
+}
+
+/** Drops undefined fields (CBOR would encode them as `undefined`, which the enclave refuses). */
+function defined(input: object): Params {
+  return Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined));
+}
+
+/** An encryption context as a plain map for the wire (Map and pair lists are accepted too). */
+function contextMap(context: EncryptionContextInput): Record<string, string> {
+  // Validated here (duplicates in a pair list, reserved keys, limits → CONTEXT_INVALID) before it is flattened.
+  return { ...normalizeContext(context) };
+}
+
+function dataKeyParams(keyId: string, options: DataKeyOptions): Params {
+  return defined({
+    keyId,
+    keySpec: options.keySpec,
+    numberOfBytes: options.numberOfBytes,
+    encryptionContext: contextMap(options.encryptionContext ?? {}),
+  });
+}
 
 export interface ConnectOptions {
   /** Per-request timeout (default 10 s). */
@@ -195,6 +260,168 @@ export class EkmsClient {
       throw new ProtocolError('MESSAGE_INVALID', 'generateRandom returned the wrong number of bytes');
     }
     return random;
+  }
+
+  // ------------------------------------------------------------------------------------ key service (AWS KMS-like)
+  // Each method throws the service's codes (docs/errors.md): KEY_NOT_FOUND, KEY_DISABLED, KEY_PENDING_DELETION,
+  // KEY_DESTROYED, DECRYPT_FAILED, CONTEXT_INVALID, ACCESS_DENIED, STORE_*…, and MESSAGE_INVALID for an ill-typed result.
+
+  /** Creates a key (KEK). `suite` is a suite name; `aliasName` creates an alias with it. */
+  async createKey(input: CreateKeyInput = {}): Promise<KeyMetadata> {
+    return parseKeyMetadata(await this.request('createKey', defined(input)));
+  }
+
+  async describeKey(keyId: string): Promise<KeyMetadata> {
+    return parseKeyMetadata(await this.request('describeKey', { keyId }));
+  }
+
+  /** One page of keys, ordered by key id; pass the previous page's `nextMarker` as `marker`. */
+  async listKeys(input: { limit?: number; marker?: string } = {}): Promise<KeyListPage> {
+    return parseKeyList(await this.request('listKeys', defined(input)));
+  }
+
+  async enableKey(keyId: string): Promise<KeyMetadata> {
+    return parseKeyMetadata(await this.request('enableKey', { keyId }));
+  }
+
+  async disableKey(keyId: string): Promise<KeyMetadata> {
+    return parseKeyMetadata(await this.request('disableKey', { keyId }));
+  }
+
+  /** Encrypts at most 4096 bytes under the key's current version (larger data: `encryptStream`). */
+  async encrypt(
+    keyId: string,
+    plaintext: Uint8Array,
+    encryptionContext: EncryptionContextInput = {},
+  ): Promise<CiphertextResult> {
+    return parseCiphertext(
+      await this.request('encrypt', { keyId, plaintext, encryptionContext: contextMap(encryptionContext) }),
+    );
+  }
+
+  /** Decrypts a ciphertext blob; `keyId`, if given, must be the key that made it (KEY_ID_MISMATCH). */
+  async decrypt(
+    ciphertextBlob: Uint8Array,
+    encryptionContext: EncryptionContextInput = {},
+    keyId?: string,
+  ): Promise<DecryptResult> {
+    return parseDecrypt(
+      await this.request('decrypt', {
+        ciphertextBlob,
+        encryptionContext: contextMap(encryptionContext),
+        ...(keyId === undefined ? {} : { keyId }),
+      }),
+    );
+  }
+
+  /** Re-encrypts under another key (or context) without the plaintext leaving the enclave. */
+  async reEncrypt(input: {
+    ciphertextBlob: Uint8Array;
+    destinationKeyId: string;
+    sourceEncryptionContext?: EncryptionContextInput;
+    destinationEncryptionContext?: EncryptionContextInput;
+    sourceKeyId?: string;
+  }): Promise<ReEncryptResult> {
+    return parseReEncrypt(
+      await this.request(
+        'reEncrypt',
+        defined({
+          ciphertextBlob: input.ciphertextBlob,
+          destinationKeyId: input.destinationKeyId,
+          sourceKeyId: input.sourceKeyId,
+          sourceEncryptionContext: contextMap(input.sourceEncryptionContext ?? {}),
+          destinationEncryptionContext: contextMap(input.destinationEncryptionContext ?? {}),
+        }),
+      ),
+    );
+  }
+
+  /** A fresh data key, in plaintext and sealed under the key. The caller zeroes `plaintext` once done. */
+  async generateDataKey(keyId: string, options: DataKeyOptions = {}): Promise<DataKey> {
+    return parseDataKey(await this.request('generateDataKey', dataKeyParams(keyId, options)));
+  }
+
+  /** A fresh data key, sealed only (for a process that will decrypt it later). */
+  async generateDataKeyWithoutPlaintext(
+    keyId: string,
+    options: DataKeyOptions = {},
+  ): Promise<CiphertextResult> {
+    return parseCiphertext(
+      await this.request('generateDataKeyWithoutPlaintext', dataKeyParams(keyId, options)),
+    );
+  }
+
+  /** Adds a key version now; new ciphertexts use it, old ones keep decrypting. */
+  async rotateKey(keyId: string): Promise<KeyMetadata> {
+    return parseKeyMetadata(await this.request('rotateKey', { keyId }));
+  }
+
+  async enableKeyRotation(keyId: string, rotationPeriodDays?: number): Promise<KeyMetadata> {
+    return parseKeyMetadata(await this.request('enableKeyRotation', defined({ keyId, rotationPeriodDays })));
+  }
+
+  async disableKeyRotation(keyId: string): Promise<KeyMetadata> {
+    return parseKeyMetadata(await this.request('disableKeyRotation', { keyId }));
+  }
+
+  /** Schedules destruction in 7–30 days (default 30); the key is unusable meanwhile. */
+  async scheduleKeyDeletion(keyId: string, pendingWindowInDays?: number): Promise<KeyMetadata> {
+    return parseKeyMetadata(
+      await this.request('scheduleKeyDeletion', defined({ keyId, pendingWindowInDays })),
+    );
+  }
+
+  /** Cancels a scheduled deletion; the key becomes Disabled. */
+  async cancelKeyDeletion(keyId: string): Promise<KeyMetadata> {
+    return parseKeyMetadata(await this.request('cancelKeyDeletion', { keyId }));
+  }
+
+  async createAlias(aliasName: string, targetKeyId: string): Promise<void> {
+    await this.request('createAlias', { aliasName, targetKeyId });
+  }
+
+  async updateAlias(aliasName: string, targetKeyId: string): Promise<void> {
+    await this.request('updateAlias', { aliasName, targetKeyId });
+  }
+
+  async deleteAlias(aliasName: string): Promise<void> {
+    await this.request('deleteAlias', { aliasName });
+  }
+
+  async listAliases(input: { keyId?: string; limit?: number; marker?: string } = {}): Promise<AliasListPage> {
+    return parseAliasList(await this.request('listAliases', defined(input)));
+  }
+
+  /**
+   * Envelope encryption of any amount of data: one GenerateDataKey per object, then chunked AEAD in this process
+   * (client/envelope-stream.ts). Returns a Transform: pipe plaintext in, the envelope stream comes out.
+   */
+  async encryptStream(keyId: string, options: StreamEncryptOptions = {}): Promise<Transform> {
+    const context = options.encryptionContext ?? {};
+    const dk = await this.generateDataKey(keyId, { encryptionContext: context });
+    try {
+      return createEncryptStream({
+        dataKey: dk.plaintext,
+        encryptedDataKey: dk.ciphertextBlob,
+        keyId: dk.keyId,
+        context,
+        ...(options.chunkSize === undefined ? {} : { chunkSize: options.chunkSize }),
+      });
+    } finally {
+      dk.plaintext.fill(0);
+    }
+  }
+
+  /**
+   * Decrypts an envelope stream: reads its header, has the enclave decrypt the data key (with the context from the
+   * header, which must equal `encryptionContext` when given: CONTEXT_MISMATCH), then verifies every chunk.
+   */
+  decryptStream(options: { encryptionContext?: EncryptionContextInput } = {}): Transform {
+    return createDecryptStream({
+      ...(options.encryptionContext === undefined ? {} : { context: options.encryptionContext }),
+      resolveDataKey: async (header) =>
+        (await this.decrypt(header.encryptedDataKey, header.context, header.keyId)).plaintext,
+    });
   }
 
   /** Closes the connection; requests in flight fail at once with CONNECTION_CLOSED. */

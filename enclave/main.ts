@@ -18,7 +18,14 @@ import { parseEndpointAddress, vsockBridgeArgs } from '../shared/address.js';
 import { EkmsError } from '../shared/errors.js';
 import { VERSION } from '../shared/version.js';
 import { createAttestor } from './attestor/attestor.js';
+import { Keystore } from './keystore/keystore.js';
+import { loadSimulationRootKey } from './keystore/root-key.js';
+import { adminOnly } from './kms/authorizer.js';
 import { startEnclaveServer } from './server.js';
+import { StorageClient } from './storage/storage-client.js';
+
+/** How often due deletions and rotations are applied (they are also applied whenever a key is touched). */
+const SWEEP_INTERVAL_MS = 60_000;
 
 /** Fields that must never reach the log (style §15): payloads, parameters, results, key material. */
 const LOG_REDACT_PATHS = [
@@ -44,6 +51,7 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       listen: { type: 'string' },
+      storage: { type: 'string' },
       attestor: { type: 'string', default: 'sim-nitro' },
       'log-level': { type: 'string', default: 'info' },
       'exit-with-parent': { type: 'boolean', default: false },
@@ -82,15 +90,61 @@ async function main(): Promise<void> {
       process.exit(1);
     });
   }
+  const now = (): number => Date.now();
+  let keystore: Keystore | undefined;
+  let storage: StorageClient | undefined;
+  if (values.storage !== undefined) {
+    const storageAddress = parseEndpointAddress(values.storage);
+    if (storageAddress.kind !== 'unix') {
+      // On Nitro the channel is vsock to the parent (CID 3), bridged to a Unix socket by socat (docs/transports.md).
+      throw new EkmsError('USAGE_ERROR', '--storage takes unix:PATH (bridge vsock with socat)');
+    }
+    storage = await StorageClient.connect(storageAddress.path, {
+      onLost: (reason) => {
+        // Without storage nothing can be acknowledged safely: exit, the supervisor restarts and reloads us.
+        logger.fatal({ code: reason.code }, 'storage channel lost; exiting');
+        process.exit(1);
+      },
+    });
+    /* Precondition: a real TEE never keeps its root key in plaintext on the host (custodian shares: issue 6). */
+    if (!attestor.simulated) {
+      throw new EkmsError(
+        'CONFIG_INVALID',
+        'a real attestor needs custodian-provisioned root keys (not built yet)',
+      );
+    }
+    const root = await loadSimulationRootKey(storage, now);
+    logger.warn(
+      { rootKey: root.source, created: root.created },
+      'INSECURE SIMULATION: the root key is stored in plaintext by the host (root-key.insecure-simulation)',
+    );
+    try {
+      keystore = await Keystore.open({ storage, rootKey: root.key, now, logger });
+    } finally {
+      root.key.fill(0);
+    }
+    logger.info({ keys: keystore.size }, 'keystore loaded');
+    const ks = keystore;
+    setInterval(() => void ks.sweep(), SWEEP_INTERVAL_MS).unref();
+  }
   rmSync(socketPath, { force: true });
   const startedAt = Date.now();
   const server = await startEnclaveServer({
     socketPath,
     logger,
-    context: { attestor, now: () => Date.now(), startedAt },
+    context: {
+      attestor,
+      now,
+      startedAt,
+      keystore,
+      authorizer: adminOnly,
+      rootKeySource: keystore === undefined ? null : 'insecure-simulation',
+    },
   });
   const shutdown = (): void => {
     logger.info('shutting down');
+    keystore?.close();
+    storage?.close();
     void server.close().then(() => process.exit(0));
     setTimeout(() => process.exit(0), 2000).unref();
   };

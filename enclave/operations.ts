@@ -6,17 +6,32 @@ import { randomBytes } from 'node:crypto';
 import { ProtocolError } from '../shared/errors.js';
 import { LIMITS } from '../shared/limits.js';
 import type { Params } from '../shared/messages.js';
+import { StoreError } from '../shared/store-errors.js';
 import { VERSION } from '../shared/version.js';
 import type { Attestor } from './attestor/attestor.js';
+import type { Keystore } from './keystore/keystore.js';
+import type { Authorizer, Principal } from './kms/authorizer.js';
+import { KMS_OPERATIONS } from './kms/operations.js';
 
+/** What the enclave process provides to every operation. */
 export interface OperationContext {
   readonly attestor: Attestor;
   /** Milliseconds since the epoch; injectable for tests. */
   readonly now: () => number;
   readonly startedAt: number;
+  /** The keystore, or undefined when the enclave runs without a storage channel (key operations then fail). */
+  readonly keystore: Keystore | undefined;
+  readonly authorizer: Authorizer;
+  /** Where the root key came from (`insecure-simulation` until custodian shares exist), or null without one. */
+  readonly rootKeySource: string | null;
 }
 
-export type Operation = (params: Params, ctx: OperationContext) => Params | Promise<Params>;
+/** The caller of one connection (see kms/authorizer.ts for how it is established). */
+export interface Caller {
+  readonly principal: Principal;
+}
+
+export type Operation = (params: Params, ctx: OperationContext, caller: Caller) => Params | Promise<Params>;
 
 function checkKeys(params: Params, allowed: readonly string[]): void {
   for (const k of Object.keys(params)) {
@@ -38,6 +53,8 @@ const describe: Operation = (params, ctx) => {
     attestor: ctx.attestor.kind,
     simulated: ctx.attestor.simulated,
     measurement: ctx.attestor.measurement,
+    rootKey: ctx.rootKeySource,
+    keys: ctx.keystore?.size ?? null,
   };
 };
 
@@ -62,8 +79,24 @@ const generateRandom: Operation = (params) => {
   return { random: new Uint8Array(randomBytes(length)) };
 };
 
+function kms(name: string): Operation {
+  const op = KMS_OPERATIONS[name];
+  if (op === undefined) throw new Error(`no key service operation ${name}`);
+  return (params, ctx, caller) => {
+    /* Precondition: key operations need the keystore, which needs the storage channel. */
+    if (ctx.keystore === undefined) {
+      throw new StoreError(
+        'STORAGE_UNAVAILABLE',
+        'this enclave runs without a storage channel: no key operations',
+      );
+    }
+    return op(params, { keystore: ctx.keystore, authorizer: ctx.authorizer, principal: caller.principal });
+  };
+}
+
 export const OPERATIONS: Readonly<Record<string, Operation>> = Object.freeze({
   health,
   describe,
   generateRandom,
+  ...Object.fromEntries(Object.keys(KMS_OPERATIONS).map((name) => [name, kms(name)])),
 });

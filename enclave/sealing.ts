@@ -48,11 +48,11 @@ export const SEALED_FORMAT_V1 = 1;
  */
 export const SEALED_LIMITS = {
   /** Longest blob name, in ASCII bytes (same as the host store's). */
-  maxNameBytes: 128,
+  maxNameBytes: LIMITS.maxBlobNameBytes,
   /** Largest sealed blob, in bytes. */
-  maxBlobBytes: LIMITS.maxCborBytesLength,
+  maxBlobBytes: LIMITS.maxSealedBlobBytes,
   /** Largest plaintext: the blob limit minus 1 KiB, which covers the largest header and tag (224 bytes). */
-  maxPlaintextBytes: LIMITS.maxCborBytesLength - 1024,
+  maxPlaintextBytes: LIMITS.maxSealedBlobBytes - 1024,
   /** Largest version (u64 on the wire, kept to a JS-safe integer). */
   maxVersion: Number.MAX_SAFE_INTEGER,
 } as const;

@@ -13,7 +13,8 @@ import { EkmsError, ProtocolError, TransportError } from '../shared/errors.js';
 import { encodeStreamFrame, StreamFrameDecoder } from '../shared/frame.js';
 import { LIMITS } from '../shared/limits.js';
 import { encodeError, encodeOk, parseRequest, peekRequestId } from '../shared/messages.js';
-import { OPERATIONS, type OperationContext } from './operations.js';
+import { DEFAULT_ADMIN } from './kms/authorizer.js';
+import { type Caller, OPERATIONS, type OperationContext } from './operations.js';
 
 export interface EnclaveServerOptions {
   readonly socketPath: string;
@@ -28,11 +29,23 @@ export interface EnclaveServer {
 
 let nextConnectionId = 1;
 
+/** Fields of a result that carry secrets (data keys, decrypted plaintext): zeroed once the response is encoded. */
+const SECRET_FIELDS = ['plaintext'] as const;
+
+function wipeSecrets(result: Readonly<Record<string, unknown>>): void {
+  for (const field of SECRET_FIELDS) {
+    const v = result[field];
+    if (v instanceof Uint8Array) v.fill(0);
+  }
+}
+
 function serveConnection(socket: net.Socket, opts: EnclaveServerOptions): void {
   const log = opts.logger.child({ conn: nextConnectionId++ });
   const decoder = new StreamFrameDecoder();
   const inFlight = new Set<number>();
   let closed = false;
+  // Until the attested session authenticates callers (issue 5), every connection acts as the admin.
+  const caller: Caller = { principal: DEFAULT_ADMIN };
 
   const send = (body: Uint8Array): void => {
     if (closed) return;
@@ -67,8 +80,9 @@ function serveConnection(socket: net.Socket, opts: EnclaveServerOptions): void {
       if (op === undefined) throw new ProtocolError('OPERATION_UNKNOWN', `unknown operation "${req.op}"`);
       inFlight.add(req.id);
       try {
-        const result = await op(req.params, opts.context);
+        const result = await op(req.params, opts.context, caller);
         send(encodeOk(req.id, result));
+        wipeSecrets(result);
         log.debug({ op: req.op, id: req.id }, 'ok');
       } finally {
         inFlight.delete(req.id);

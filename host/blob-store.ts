@@ -23,7 +23,7 @@ import { constants as fsConstants } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import { join } from 'node:path';
 import { LIMITS } from '../shared/limits.js';
-import { StoreError } from './store-errors.js';
+import { StoreError } from '../shared/store-errors.js';
 
 /**
  * Limits of the store. A blob travels host ⇄ enclave as one CBOR byte string, so its bound is the CBOR
@@ -31,9 +31,9 @@ import { StoreError } from './store-errors.js';
  */
 export const STORE_LIMITS = {
   /** Largest blob, in bytes. */
-  maxBlobBytes: LIMITS.maxCborBytesLength,
+  maxBlobBytes: LIMITS.maxSealedBlobBytes,
   /** Longest blob name, in ASCII bytes. */
-  maxNameBytes: 128,
+  maxNameBytes: LIMITS.maxBlobNameBytes,
 } as const;
 
 /** Blob names: lower case (case-insensitive filesystems cannot merge two names), no separators, no dot files. */
@@ -219,7 +219,8 @@ export class BlobStore {
         { details: { name, bytes: bytes.length, limit: STORE_LIMITS.maxBlobBytes } },
       );
     }
-    const copy = bytes.slice();
+    // A real copy (for a Buffer, `bytes.slice()` is a view of the caller's memory, which may change meanwhile).
+    const copy = new Uint8Array(bytes);
     return this.#enqueue(name, () => this.#write(name, copy));
   }
 

@@ -11,7 +11,9 @@ import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
 import { ConfigError, type EkmsError, TransportError } from '../shared/errors.js';
 import { LIMITS } from '../shared/limits.js';
+import { BlobStore } from './blob-store.js';
 import { type ClientChannel, connectUnix, type RelayCounters, relayToEnclave } from './relay.js';
+import { type StorageServer, startStorageServer } from './storage-server.js';
 import { type EnclaveReadyInfo, EnclaveSupervisor } from './supervisor.js';
 import { streamChannel } from './transports/stream.js';
 import { wsChannel } from './transports/ws.js';
@@ -23,6 +25,11 @@ export interface HostOptions {
   readonly enclaveEntry: string;
   readonly attestor: string;
   readonly logger: Logger;
+  /**
+   * Directory of the enclave's sealed state (the host blob store). Default: a temporary directory removed on
+   * close — keys then live only as long as the host (tests).
+   */
+  readonly stateDir?: string;
   readonly maxConnections?: number;
   /** How long a new client waits for a restarting enclave before it is refused. */
   readonly enclaveWaitMs?: number;
@@ -92,9 +99,19 @@ export async function startHost(opts: HostOptions): Promise<Host> {
   const listen = parseListen(opts.listen);
   const runDir = mkdtempSync(join(tmpdir(), 'ekms-'));
   const enclaveSocket = join(runDir, 'enclave.sock');
+  const storageSocket = join(runDir, 'storage.sock');
+  let storage: StorageServer;
+  try {
+    const store = await BlobStore.open(opts.stateDir ?? join(runDir, 'state'));
+    storage = await startStorageServer(storageSocket, store, log);
+  } catch (err) {
+    rmSync(runDir, { recursive: true, force: true });
+    throw err;
+  }
   const supervisor = new EnclaveSupervisor({
     entry: opts.enclaveEntry,
     listen: `unix:${enclaveSocket}`,
+    storage: `unix:${storageSocket}`,
     attestor: opts.attestor,
     logger: opts.logger,
     ...(opts.enclaveLogLevel ? { logLevel: opts.enclaveLogLevel } : {}),
@@ -105,6 +122,7 @@ export async function startHost(opts: HostOptions): Promise<Host> {
     enclave = await supervisor.start();
   } catch (err) {
     await supervisor.stop();
+    await storage.close();
     rmSync(runDir, { recursive: true, force: true });
     throw err;
   }
@@ -216,6 +234,7 @@ export async function startHost(opts: HostOptions): Promise<Host> {
     httpServer?.close();
     unixServer?.close();
     await supervisor.stop();
+    await storage.close();
     rmSync(runDir, { recursive: true, force: true });
     throw err;
   }
@@ -236,6 +255,8 @@ export async function startHost(opts: HostOptions): Promise<Host> {
     // Stop the enclave now rather than after the clients are gone: it must not restart meanwhile, and clients
     // waiting for a restarting enclave are released at once (HOST_SHUTTING_DOWN).
     await Promise.all([closed, supervisor.stop()]);
+    // After the enclave: it may still be writing its state while it stops.
+    await storage.close();
     rmSync(runDir, { recursive: true, force: true });
     log.info('host stopped');
   };

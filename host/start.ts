@@ -78,6 +78,7 @@ export async function runStart(opts: StartOptions): Promise<Host> {
     enclaveEntry: entry,
     attestor: opts.attestor,
     logger,
+    stateDir: join(dataDir, 'state'),
     ...(opts.logLevel ? { enclaveLogLevel: opts.logLevel } : {}),
   });
   if (host.enclave.measurement !== expected) {

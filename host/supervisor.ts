@@ -14,6 +14,8 @@ export interface SupervisorOptions {
   /** Address the enclave listens on (`unix:PATH`). */
   readonly listen: string;
   readonly attestor: string;
+  /** The host's storage socket the enclave keeps its sealed state through (`unix:PATH`), if any. */
+  readonly storage?: string;
   readonly logger: Logger;
   /** First restart delay; doubles per consecutive crash up to `maxBackoffMs`. */
   readonly initialBackoffMs?: number;
@@ -163,6 +165,7 @@ export class EnclaveSupervisor extends EventEmitter {
       // reason, SIGKILL included: no orphaned enclave keeps serving on a socket nobody supervises.
       '--exit-with-parent',
     ];
+    if (this.opts.storage) args.push('--storage', this.opts.storage);
     if (this.opts.logLevel) args.push('--log-level', this.opts.logLevel);
     const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'inherit'] });
     this.child = child;

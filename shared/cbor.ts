@@ -39,6 +39,12 @@ export interface CborScanOptions {
   readonly maxStringBytes?: number;
   /** Maximum byte string bytes (default LIMITS.maxCborBytesLength). */
   readonly maxBytesLength?: number;
+  /** Maximum elements in one array (default LIMITS.maxCborArrayLength). */
+  readonly maxArrayLength?: number;
+  /** Maximum entries in one map (default LIMITS.maxCborMapEntries). */
+  readonly maxMapEntries?: number;
+  /** Maximum data items in the whole input (default LIMITS.maxCborItems). */
+  readonly maxItems?: number;
 }
 
 interface ScanState {
@@ -63,6 +69,9 @@ function defaults(opts: CborScanOptions): Required<CborScanOptions> {
     uniqueKeys: opts.uniqueKeys ?? opts.textKeysOnly ?? true,
     maxStringBytes: opts.maxStringBytes ?? LIMITS.maxCborStringBytes,
     maxBytesLength: opts.maxBytesLength ?? LIMITS.maxCborBytesLength,
+    maxArrayLength: opts.maxArrayLength ?? LIMITS.maxCborArrayLength,
+    maxMapEntries: opts.maxMapEntries ?? LIMITS.maxCborMapEntries,
+    maxItems: opts.maxItems ?? LIMITS.maxCborItems,
   };
 }
 
@@ -110,8 +119,8 @@ function readArgument(s: ScanState, ai: number): number {
 
 function countItem(s: ScanState): void {
   s.items += 1;
-  if (s.items > LIMITS.maxCborItems) {
-    throw new FrameError('FRAME_LIMIT_EXCEEDED', `more than ${LIMITS.maxCborItems} CBOR items`);
+  if (s.items > s.opts.maxItems) {
+    throw new FrameError('FRAME_LIMIT_EXCEEDED', `more than ${s.opts.maxItems} CBOR items`);
   }
 }
 
@@ -189,10 +198,10 @@ function scanItem(s: ScanState, depth: number): number {
       }
     }
     case 4: {
-      if (!indefinite && arg > LIMITS.maxCborArrayLength) {
+      if (!indefinite && arg > s.opts.maxArrayLength) {
         throw new FrameError(
           'FRAME_LIMIT_EXCEEDED',
-          `CBOR array of ${arg} elements exceeds ${LIMITS.maxCborArrayLength}`,
+          `CBOR array of ${arg} elements exceeds ${s.opts.maxArrayLength}`,
         );
       }
       let n = 0;
@@ -204,16 +213,16 @@ function scanItem(s: ScanState, depth: number): number {
           throw new FrameError('FRAME_MALFORMED', 'unexpected CBOR break inside a definite array');
         }
         n += 1;
-        if (n > LIMITS.maxCborArrayLength) {
-          throw new FrameError('FRAME_LIMIT_EXCEEDED', `CBOR array longer than ${LIMITS.maxCborArrayLength}`);
+        if (n > s.opts.maxArrayLength) {
+          throw new FrameError('FRAME_LIMIT_EXCEEDED', `CBOR array longer than ${s.opts.maxArrayLength}`);
         }
       }
     }
     case 5: {
-      if (!indefinite && arg > LIMITS.maxCborMapEntries) {
+      if (!indefinite && arg > s.opts.maxMapEntries) {
         throw new FrameError(
           'FRAME_LIMIT_EXCEEDED',
-          `CBOR map of ${arg} entries exceeds ${LIMITS.maxCborMapEntries}`,
+          `CBOR map of ${arg} entries exceeds ${s.opts.maxMapEntries}`,
         );
       }
       let n = 0;
@@ -246,8 +255,8 @@ function scanItem(s: ScanState, depth: number): number {
         const v = scanItem(s, depth + 1);
         if (v === BREAK) throw new FrameError('FRAME_MALFORMED', 'CBOR map key without a value');
         n += 1;
-        if (n > LIMITS.maxCborMapEntries) {
-          throw new FrameError('FRAME_LIMIT_EXCEEDED', `CBOR map larger than ${LIMITS.maxCborMapEntries}`);
+        if (n > s.opts.maxMapEntries) {
+          throw new FrameError('FRAME_LIMIT_EXCEEDED', `CBOR map larger than ${s.opts.maxMapEntries}`);
         }
       }
     }

@@ -51,6 +51,41 @@ export const LIMITS = {
   maxInFlightPerConnection: 256,
   /** Bytes a host relay buffers towards a slow reader before pausing the other side. */
   relayHighWaterBytes: 1024 * 1024,
+
+  // --- sealed state and the enclave ⇄ host storage channel (docs/sealed-state.md) ---
+  /** Largest sealed blob (enclave/sealing.ts) and largest blob in the host store (host/blob-store.ts). */
+  maxSealedBlobBytes: 1024 * 1024,
+  /** Largest frame on the storage channel: one blob plus its request envelope. */
+  maxStorageFrameBytes: 1024 * 1024 + 4096,
+  /** Longest blob name (the host store's rule, [a-z0-9][a-z0-9._-]*). */
+  maxBlobNameBytes: 128,
+  /** Most names in one storage `list` page. */
+  maxStorageListPage: 1000,
+
+  // --- key service (docs/key-service.md) ---
+  /** Customer keys per enclave (every key is one manifest entry; the manifest is one sealed blob). */
+  maxKeys: 10_000,
+  /** Versions per key (each rotation adds one; old versions keep decrypting). */
+  maxKeyVersions: 1000,
+  /** Aliases per enclave, and bytes per alias name (`alias/…`). */
+  maxAliases: 1000,
+  maxAliasNameBytes: 256,
+  /** Bytes of a key's description. */
+  maxKeyDescriptionBytes: 8192,
+  /** Page size of ListKeys / ListAliases: default and maximum. */
+  defaultListPage: 100,
+  maxListPage: 1000,
+  /** Encrypt: largest plaintext (the AWS KMS limit; larger data goes through envelope streams). */
+  maxEncryptPlaintextBytes: 4096,
+  /** GenerateDataKey: bytes of a data key. */
+  minDataKeyBytes: 1,
+  maxDataKeyBytes: 1024,
+  /** ScheduleKeyDeletion: the waiting period, in days (AWS KMS's range; default 30). */
+  minDeletionWindowDays: 7,
+  maxDeletionWindowDays: 30,
+  /** Automatic rotation period, in days (default 365). */
+  minRotationPeriodDays: 1,
+  maxRotationPeriodDays: 2560,
 } as const;
 
 export type Limits = typeof LIMITS;

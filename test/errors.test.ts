@@ -6,8 +6,9 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import '../attestation/errors.js';
-import '../host/store-errors.js';
+import '../shared/store-errors.js';
 import '../shared/crypto-errors.js';
+import '../shared/kms-errors.js';
 import { EkmsError, registeredErrorCodes, toWireError } from '../shared/errors.js';
 
 const doc = readFileSync(resolve(import.meta.dirname, '../docs/errors.md'), 'utf8');

@@ -233,8 +233,9 @@ export function parseBlob(bytes: Uint8Array): ParsedBlob {
       `not an ekms ciphertext blob: first byte 0x${first.toString(16).padStart(2, '0')}${looksLikeText(bytes)}`,
     );
   }
-  const copy = bytes.slice();
-  const view = new DataView(copy.buffer);
+  // A fresh ArrayBuffer at offset 0: for a Buffer, `bytes.slice()` would be a view of the caller's memory.
+  const copy = new Uint8Array(bytes);
+  const view = new DataView(copy.buffer, copy.byteOffset, copy.byteLength);
   const need = (end: number, what: string): void => {
     /* Precondition: every field lies within the blob. */
     if (copy.length < end) {

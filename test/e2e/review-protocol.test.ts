@@ -11,6 +11,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { createAttestor } from '../../enclave/attestor/attestor.js';
+import { adminOnly } from '../../enclave/kms/authorizer.js';
 import { type EnclaveServer, startEnclaveServer } from '../../enclave/server.js';
 import type { Host } from '../../host/host.js';
 import { decodeCbor, encodeCbor } from '../../shared/cbor.js';
@@ -142,6 +143,9 @@ describe("the enclave's request server (in-process, real code, one stream)", () 
         attestor: createAttestor('sim-nitro', ENCLAVE_BUNDLE),
         now: () => Date.now(),
         startedAt: Date.now(),
+        keystore: undefined,
+        authorizer: adminOnly,
+        rootKeySource: null,
       },
     });
   });

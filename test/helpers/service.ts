@@ -15,7 +15,7 @@ export async function startTestHost(overrides: Partial<HostOptions> = {}): Promi
     enclaveEntry: ENCLAVE_BUNDLE,
     attestor: 'sim-nitro',
     logger: pino({ level: process.env['EKMS_TEST_LOG'] ?? 'silent' }),
-    enclaveLogLevel: process.env['EKMS_TEST_LOG'] ?? 'warn',
+    enclaveLogLevel: process.env['EKMS_TEST_LOG'] ?? 'error',
     initialBackoffMs: 50,
     ...overrides,
   });

@@ -31,8 +31,8 @@ import {
   type StoreFileHandle,
   type StoreFs,
 } from '../../host/blob-store.js';
-import { STORE_ERROR_CODES, StoreError } from '../../host/store-errors.js';
 import { EkmsError } from '../../shared/errors.js';
+import { STORE_ERROR_CODES, StoreError } from '../../shared/store-errors.js';
 
 let dir: string;
 
@@ -574,12 +574,17 @@ describe('concurrency', () => {
 });
 
 describe('error table', () => {
-  it('STORE_WRITE_FAILED, STORE_READ_FAILED and STORE_FULL are retriable; the others are not', () => {
+  it('STORE_WRITE_FAILED, STORE_READ_FAILED, STORE_FULL and STORAGE_UNAVAILABLE are retriable; the others are not', () => {
     const retriable = Object.entries(STORE_ERROR_CODES)
       .filter(([, spec]) => spec.retriable)
       .map(([code]) => code)
       .sort();
-    expect(retriable).toEqual(['STORE_FULL', 'STORE_READ_FAILED', 'STORE_WRITE_FAILED']);
+    expect(retriable).toEqual([
+      'STORAGE_UNAVAILABLE',
+      'STORE_FULL',
+      'STORE_READ_FAILED',
+      'STORE_WRITE_FAILED',
+    ]);
     expect(new EkmsError('STORE_FULL', 'x').retriable).toBe(true);
   });
 });

@@ -5,7 +5,7 @@
  * about contents. Filesystem failures carry the errno and the step in `details` (never a path outside the
  * store, never contents). Codes are stable and never renamed; each summary is one line for docs/errors.md.
  */
-import { EkmsError, type ErrorSpec, registerErrorCodes } from '../shared/errors.js';
+import { EkmsError, type ErrorSpec, registerErrorCodes } from './errors.js';
 
 export const STORE_ERROR_CODES = {
   STORE_NAME_INVALID: {
@@ -30,6 +30,11 @@ export const STORE_ERROR_CODES = {
   STORE_FULL: {
     retriable: true,
     summary: 'The filesystem is out of space or quota; the blob is its previous or its new version, whole.',
+  },
+  STORAGE_UNAVAILABLE: {
+    retriable: true,
+    summary:
+      'The enclave cannot reach the host blob store (channel down or no answer in time); nothing was acknowledged.',
   },
 } as const satisfies Record<string, ErrorSpec>;
 

@@ -1,0 +1,192 @@
+/**
+ * A customer key (KEK) as the keystore holds it, and its sealed encoding (docs/key-service.md §3).
+ *
+ * One record per key, sealed as blob `key.<id>` (enclave/sealing.ts, purpose "keystore"). The record carries
+ * every version's 32 bytes of key material (old versions keep decrypting after a rotation); a destroyed key keeps
+ * its record as a tombstone without material, so its ciphertexts fail with KEY_DESTROYED rather than KEY_NOT_FOUND.
+ *
+ * Encoding: CBOR map, version field `v: 1`, times in milliseconds since the epoch. Decoding happens only after
+ * the sealed blob authenticated, but it is still bounded and checked field by field (defence in depth: a record
+ * written by a buggy build is refused with SEALED_BLOB_CORRUPT, never half-used).
+ */
+import { decodeCbor, encodeCbor } from '../../shared/cbor.js';
+import { SealedStateError } from '../../shared/crypto-errors.js';
+import { LIMITS } from '../../shared/limits.js';
+import { isSuiteId, type SuiteId } from '../../shared/suites.js';
+
+export const KeyState = {
+  Enabled: 'Enabled',
+  Disabled: 'Disabled',
+  PendingDeletion: 'PendingDeletion',
+  Destroyed: 'Destroyed',
+} as const;
+export type KeyState = (typeof KeyState)[keyof typeof KeyState];
+
+const STATES: readonly string[] = Object.values(KeyState);
+const RECORD_VERSION = 1;
+/** Key ids: RFC 4122 UUIDs in lower case, as `crypto.randomUUID` makes them. */
+export const KEY_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+export const KEY_MATERIAL_BYTES = 32;
+
+export interface KeyVersion {
+  readonly version: number;
+  readonly createdAt: number;
+  /** 32 bytes; null once destroyed. Owned by the keystore, zeroed on destruction. */
+  readonly material: Uint8Array | null;
+}
+
+export interface DeletionSchedule {
+  readonly scheduledAt: number;
+  readonly deletionDate: number;
+  readonly windowDays: number;
+}
+
+/** Uses attempted while the key was pending deletion (AWS KMS surfaces these through CloudTrail). */
+export interface DeniedUses {
+  readonly count: number;
+  readonly lastAt: number;
+  readonly lastOperation: string;
+}
+
+export interface KeyRecord {
+  readonly id: string;
+  readonly description: string;
+  readonly createdAt: number;
+  readonly suite: SuiteId;
+  readonly state: KeyState;
+  /** Ascending by version; the last one is the current version. Never empty. */
+  readonly versions: readonly KeyVersion[];
+  /** Automatic rotation period in days, or null when automatic rotation is off. */
+  readonly rotationPeriodDays: number | null;
+  /** When the next automatic rotation is due (ms), or null. */
+  readonly nextRotationAt: number | null;
+  readonly deletion: DeletionSchedule | null;
+  readonly destroyedAt: number | null;
+  readonly deniedUses: DeniedUses | null;
+}
+
+/** The current (newest) version of a key. */
+export function currentVersion(record: KeyRecord): KeyVersion {
+  const v = record.versions[record.versions.length - 1];
+  if (v === undefined) throw new Error('key record without versions'); // excluded by decodeKeyRecord
+  return v;
+}
+
+export function encodeKeyRecord(r: KeyRecord): Uint8Array {
+  return encodeCbor({
+    v: RECORD_VERSION,
+    id: r.id,
+    description: r.description,
+    createdAt: r.createdAt,
+    suite: r.suite,
+    state: r.state,
+    versions: r.versions.map((x) => [x.version, x.createdAt, x.material ?? null]),
+    rotationPeriodDays: r.rotationPeriodDays,
+    nextRotationAt: r.nextRotationAt,
+    deletion:
+      r.deletion === null ? null : [r.deletion.scheduledAt, r.deletion.deletionDate, r.deletion.windowDays],
+    destroyedAt: r.destroyedAt,
+    deniedUses:
+      r.deniedUses === null ? null : [r.deniedUses.count, r.deniedUses.lastAt, r.deniedUses.lastOperation],
+  });
+}
+
+function corrupt(name: string, why: string): SealedStateError {
+  return new SealedStateError('SEALED_BLOB_CORRUPT', `key record '${name}' is invalid: ${why}`, {
+    details: { name },
+  });
+}
+
+const isTime = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
+const isCount = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x >= 1;
+
+/**
+ * Decodes and checks a key record (already authenticated by the sealer).
+ * @throws SealedStateError SEALED_BLOB_CORRUPT (any field missing, of the wrong type or inconsistent),
+ *   SEALED_VERSION_UNSUPPORTED (another record version)
+ */
+export function decodeKeyRecord(bytes: Uint8Array, name: string): KeyRecord {
+  let raw: unknown;
+  try {
+    raw = decodeCbor(bytes, {
+      maxBytes: LIMITS.maxSealedBlobBytes,
+      maxArrayLength: LIMITS.maxKeyVersions,
+      maxItems: LIMITS.maxKeyVersions * 4 + 64,
+      maxStringBytes: LIMITS.maxKeyDescriptionBytes,
+    });
+  } catch (cause) {
+    throw corrupt(name, `not CBOR (${(cause as Error).message})`);
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw corrupt(name, 'not a map');
+  const m = raw as Record<string, unknown>;
+  if (m['v'] !== RECORD_VERSION) {
+    throw new SealedStateError(
+      'SEALED_VERSION_UNSUPPORTED',
+      `key record '${name}' has version ${String(m['v'])}`,
+    );
+  }
+  const { id, description, createdAt, suite, state, versions } = m;
+  if (typeof id !== 'string' || !KEY_ID.test(id) || `key.${id}` !== name) throw corrupt(name, 'id');
+  if (typeof description !== 'string') throw corrupt(name, 'description');
+  if (!isTime(createdAt)) throw corrupt(name, 'createdAt');
+  if (!isSuiteId(suite)) throw corrupt(name, 'suite');
+  if (typeof state !== 'string' || !STATES.includes(state)) throw corrupt(name, 'state');
+  if (!Array.isArray(versions) || versions.length === 0) throw corrupt(name, 'versions');
+  const parsedVersions: KeyVersion[] = [];
+  for (const [i, x] of versions.entries()) {
+    if (!Array.isArray(x) || x.length !== 3) throw corrupt(name, `version ${i}`);
+    const [version, at, material] = x as unknown[];
+    if (version !== i + 1 || !isTime(at)) throw corrupt(name, `version ${i} number or time`);
+    const destroyed = state === KeyState.Destroyed;
+    if (
+      destroyed
+        ? material !== null
+        : !(material instanceof Uint8Array && material.length === KEY_MATERIAL_BYTES)
+    ) {
+      throw corrupt(name, `version ${i} material`);
+    }
+    parsedVersions.push({ version, createdAt: at, material: material as Uint8Array | null });
+  }
+  const rotationPeriodDays = m['rotationPeriodDays'];
+  const nextRotationAt = m['nextRotationAt'];
+  if (rotationPeriodDays !== null && !isCount(rotationPeriodDays)) throw corrupt(name, 'rotationPeriodDays');
+  if (
+    (rotationPeriodDays === null) !== (nextRotationAt === null) ||
+    (nextRotationAt !== null && !isTime(nextRotationAt))
+  ) {
+    throw corrupt(name, 'nextRotationAt');
+  }
+  const d = m['deletion'];
+  let deletion: DeletionSchedule | null = null;
+  if (d !== null) {
+    if (!Array.isArray(d) || d.length !== 3 || !isTime(d[0]) || !isTime(d[1]) || !isCount(d[2])) {
+      throw corrupt(name, 'deletion');
+    }
+    deletion = { scheduledAt: d[0], deletionDate: d[1], windowDays: d[2] };
+  }
+  if ((state === KeyState.PendingDeletion) !== (deletion !== null)) throw corrupt(name, 'deletion vs state');
+  const destroyedAt = m['destroyedAt'];
+  if (destroyedAt !== null && !isTime(destroyedAt)) throw corrupt(name, 'destroyedAt');
+  if ((state === KeyState.Destroyed) !== (destroyedAt !== null)) throw corrupt(name, 'destroyedAt vs state');
+  const u = m['deniedUses'];
+  let deniedUses: DeniedUses | null = null;
+  if (u !== null) {
+    if (!Array.isArray(u) || u.length !== 3 || !isCount(u[0]) || !isTime(u[1]) || typeof u[2] !== 'string') {
+      throw corrupt(name, 'deniedUses');
+    }
+    deniedUses = { count: u[0], lastAt: u[1], lastOperation: u[2] };
+  }
+  return {
+    id,
+    description,
+    createdAt,
+    suite,
+    state: state as KeyState,
+    versions: parsedVersions,
+    rotationPeriodDays: rotationPeriodDays as number | null,
+    nextRotationAt: nextRotationAt as number | null,
+    deletion,
+    destroyedAt: destroyedAt as number | null,
+    deniedUses,
+  };
+}

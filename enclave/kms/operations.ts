@@ -1,0 +1,377 @@
+/**
+ * The key service operations (design §4; docs/key-service.md §4), modelled on the AWS KMS API: CreateKey,
+ * DescribeKey, ListKeys, Enable/DisableKey, Encrypt, Decrypt, ReEncrypt, GenerateDataKey(WithoutPlaintext),
+ * RotateKey, Enable/DisableKeyRotation, Schedule/CancelKeyDeletion and aliases.
+ *
+ * Every handler: checks its parameters (REQUEST_INVALID, CONTEXT_INVALID), resolves the key, asks the authorizer
+ * (ACCESS_DENIED), then acts. Plaintext and key material stay inside the enclave except the plaintext that
+ * Decrypt and GenerateDataKey return to their (for now: admin) caller; the server zeroes those buffers once the
+ * response is encoded. ReEncrypt decrypts and re-encrypts inside and zeroes the plaintext in `finally`.
+ */
+import { randomBytes } from 'node:crypto';
+import { CryptoError } from '../../shared/crypto-errors.js';
+import type { EncryptionContext } from '../../shared/encryption-context.js';
+import { ProtocolError } from '../../shared/errors.js';
+import { KmsError } from '../../shared/kms-errors.js';
+import { LIMITS } from '../../shared/limits.js';
+import type { Params } from '../../shared/messages.js';
+import { DEFAULT_SUITE_ID, getSuite, getSuiteByName } from '../../shared/suites.js';
+import { openBlob, parseBlob, sealBlob } from '../crypto/ciphertext-blob.js';
+import { currentVersion, type KeyRecord } from '../keystore/key-record.js';
+import type { Keystore } from '../keystore/keystore.js';
+import { type Authorizer, KmsAction, type Principal } from './authorizer.js';
+import {
+  bytesParam,
+  checkKeys,
+  contextParam,
+  intParam,
+  keyIdParam,
+  optionalKeyIdParam,
+  stringParam,
+} from './params.js';
+
+/** What a key service operation needs. */
+export interface KmsContext {
+  readonly keystore: Keystore;
+  readonly authorizer: Authorizer;
+  readonly principal: Principal;
+}
+
+export type KmsOperation = (params: Params, ctx: KmsContext) => Promise<Params>;
+
+const iso = (ms: number): string => new Date(ms).toISOString();
+
+/** The public description of a key: never its material. */
+export function keyMetadata(r: KeyRecord, aliases: readonly string[]): Params {
+  return {
+    keyId: r.id,
+    description: r.description,
+    state: r.state,
+    keyUsage: 'ENCRYPT_DECRYPT',
+    suite: getSuite(r.suite).name,
+    createdAt: iso(r.createdAt),
+    currentVersion: currentVersion(r).version,
+    versions: r.versions.map((v) => ({ version: v.version, createdAt: iso(v.createdAt) })),
+    rotation:
+      r.rotationPeriodDays === null || r.nextRotationAt === null
+        ? null
+        : { periodDays: r.rotationPeriodDays, nextRotationAt: iso(r.nextRotationAt) },
+    deletionDate: r.deletion === null ? null : iso(r.deletion.deletionDate),
+    pendingWindowDays: r.deletion === null ? null : r.deletion.windowDays,
+    destroyedAt: r.destroyedAt === null ? null : iso(r.destroyedAt),
+    deniedUses:
+      r.deniedUses === null
+        ? null
+        : {
+            count: r.deniedUses.count,
+            lastAt: iso(r.deniedUses.lastAt),
+            lastOperation: r.deniedUses.lastOperation,
+          },
+    aliases: [...aliases],
+  };
+}
+
+function metadataOf(ctx: KmsContext, r: KeyRecord): Params {
+  return {
+    keyMetadata: keyMetadata(
+      r,
+      ctx.keystore.aliases(r.id).map((a) => a.name),
+    ),
+  };
+}
+
+async function authorize(
+  ctx: KmsContext,
+  action: KmsAction,
+  keyId?: string,
+  encryptionContext?: EncryptionContext,
+): Promise<void> {
+  await ctx.authorizer.authorize({
+    principal: ctx.principal,
+    action,
+    ...(keyId === undefined ? {} : { keyId }),
+    ...(encryptionContext === undefined ? {} : { encryptionContext }),
+  });
+}
+
+/** Seals `plaintext` under the current version of an enabled key. */
+function sealUnder(r: KeyRecord, plaintext: Uint8Array, context: EncryptionContext): Params {
+  const v = currentVersion(r);
+  if (v.material === null) throw new KmsError('KEY_DESTROYED', `key ${r.id} was destroyed`);
+  const ciphertextBlob = sealBlob({
+    suite: r.suite,
+    keyId: r.id,
+    keyVersion: v.version,
+    key: v.material,
+    plaintext,
+    context,
+  });
+  return { ciphertextBlob, keyId: r.id, keyVersion: v.version };
+}
+
+/**
+ * Opens a blob: finds its key and version, checks the key is usable and authorised, and decrypts.
+ * @throws CryptoError (blob structure, DECRYPT_FAILED…), KmsError KEY_ID_MISMATCH, KEY_VERSION_NOT_FOUND, state codes
+ */
+async function openUnder(
+  ctx: KmsContext,
+  blob: Uint8Array,
+  context: EncryptionContext,
+  expectedKey: string | undefined,
+  action: KmsAction,
+): Promise<{ plaintext: Uint8Array; keyId: string; keyVersion: number }> {
+  const parsed = parseBlob(blob);
+  /* Precondition: a caller that names a key gets an answer only for ciphertexts of that key. */
+  if (expectedKey !== undefined && ctx.keystore.resolve(expectedKey) !== parsed.keyId) {
+    throw new KmsError('KEY_ID_MISMATCH', `the ciphertext was made under another key than ${expectedKey}`);
+  }
+  const id = ctx.keystore.resolve(parsed.keyId);
+  await authorize(ctx, action, id, context);
+  const r = await ctx.keystore.use(id, action);
+  const v = r.versions[parsed.keyVersion - 1];
+  if (v === undefined || v.version !== parsed.keyVersion || v.material === null) {
+    throw new KmsError('KEY_VERSION_NOT_FOUND', `key ${id} has no version ${parsed.keyVersion}`);
+  }
+  return { plaintext: openBlob(parsed, v.material, context), keyId: id, keyVersion: v.version };
+}
+
+function dataKeyLength(params: Params): number {
+  const spec = params['keySpec'];
+  const n = intParam(params, 'numberOfBytes', LIMITS.minDataKeyBytes, LIMITS.maxDataKeyBytes);
+  if (spec !== undefined && n !== undefined) {
+    throw new ProtocolError('REQUEST_INVALID', 'give keySpec or numberOfBytes, not both');
+  }
+  if (n !== undefined) return n;
+  if (spec === undefined || spec === 'AES_256') return 32;
+  if (spec === 'AES_128') return 16;
+  throw new ProtocolError('REQUEST_INVALID', 'keySpec must be AES_256 or AES_128');
+}
+
+const createKey: KmsOperation = async (params, ctx) => {
+  checkKeys(params, ['description', 'suite', 'rotationPeriodDays', 'aliasName']);
+  const description = stringParam(params, 'description', LIMITS.maxKeyDescriptionBytes) ?? '';
+  const suiteName = stringParam(params, 'suite', 128);
+  const suite = suiteName === undefined ? DEFAULT_SUITE_ID : getSuiteByName(suiteName).id;
+  const rotationPeriodDays =
+    intParam(params, 'rotationPeriodDays', LIMITS.minRotationPeriodDays, LIMITS.maxRotationPeriodDays) ??
+    null;
+  const aliasName = stringParam(params, 'aliasName', LIMITS.maxAliasNameBytes);
+  await authorize(ctx, KmsAction.CreateKey);
+  if (aliasName !== undefined) {
+    await authorize(ctx, KmsAction.CreateAlias);
+    // Check the alias before the key exists, so that a bad alias does not leave a key behind.
+    if (ctx.keystore.aliases().some((a) => a.name === aliasName)) {
+      throw new KmsError('ALIAS_EXISTS', `alias ${aliasName} already exists`);
+    }
+  }
+  const r = await ctx.keystore.create({ description, suite, rotationPeriodDays });
+  if (aliasName !== undefined) await ctx.keystore.setAlias(aliasName, r.id, false);
+  return metadataOf(ctx, r);
+};
+
+const describeKey: KmsOperation = async (params, ctx) => {
+  checkKeys(params, ['keyId']);
+  const id = ctx.keystore.resolve(keyIdParam(params));
+  await authorize(ctx, KmsAction.DescribeKey, id);
+  return metadataOf(ctx, await ctx.keystore.get(id));
+};
+
+/** Pages: `limit` (1..1000, default 100) entries after `marker` (the last key id of the previous page). */
+const listKeys: KmsOperation = async (params, ctx) => {
+  checkKeys(params, ['limit', 'marker']);
+  const limit = intParam(params, 'limit', 1, LIMITS.maxListPage) ?? LIMITS.defaultListPage;
+  const marker = stringParam(params, 'marker', 256);
+  await authorize(ctx, KmsAction.ListKeys);
+  const all = ctx.keystore.list();
+  const from = marker === undefined ? all : all.filter((k) => k.id > marker);
+  const page = from.slice(0, limit);
+  const truncated = from.length > limit;
+  return {
+    keys: page.map((k) => ({ keyId: k.id, state: k.state })),
+    truncated,
+    nextMarker: truncated ? (page[page.length - 1]?.id ?? null) : null,
+  };
+};
+
+function enableDisable(enabled: boolean): KmsOperation {
+  return async (params, ctx) => {
+    checkKeys(params, ['keyId']);
+    const id = ctx.keystore.resolve(keyIdParam(params));
+    await authorize(ctx, enabled ? KmsAction.EnableKey : KmsAction.DisableKey, id);
+    return metadataOf(ctx, await ctx.keystore.setEnabled(id, enabled));
+  };
+}
+
+const encrypt: KmsOperation = async (params, ctx) => {
+  checkKeys(params, ['keyId', 'plaintext', 'encryptionContext']);
+  const plaintext = bytesParam(params, 'plaintext');
+  /* Precondition: Encrypt takes at most 4096 bytes (larger data: envelope encryption with a data key). */
+  if (plaintext.length > LIMITS.maxEncryptPlaintextBytes) {
+    throw new CryptoError(
+      'PLAINTEXT_TOO_LARGE',
+      `plaintext of ${plaintext.length} bytes exceeds ${LIMITS.maxEncryptPlaintextBytes}; use encryptStream (envelope encryption)`,
+    );
+  }
+  const context = contextParam(params);
+  const id = ctx.keystore.resolve(keyIdParam(params));
+  await authorize(ctx, KmsAction.Encrypt, id, context);
+  try {
+    return sealUnder(await ctx.keystore.use(id, KmsAction.Encrypt), plaintext, context);
+  } finally {
+    plaintext.fill(0);
+  }
+};
+
+const decrypt: KmsOperation = async (params, ctx) => {
+  checkKeys(params, ['ciphertextBlob', 'encryptionContext', 'keyId']);
+  const blob = bytesParam(params, 'ciphertextBlob');
+  const context = contextParam(params);
+  const expected = optionalKeyIdParam(params, 'keyId');
+  const out = await openUnder(ctx, blob, context, expected, KmsAction.Decrypt);
+  return { plaintext: out.plaintext, keyId: out.keyId, keyVersion: out.keyVersion };
+};
+
+const reEncrypt: KmsOperation = async (params, ctx) => {
+  checkKeys(params, [
+    'ciphertextBlob',
+    'sourceEncryptionContext',
+    'sourceKeyId',
+    'destinationKeyId',
+    'destinationEncryptionContext',
+  ]);
+  const blob = bytesParam(params, 'ciphertextBlob');
+  const sourceContext = contextParam(params, 'sourceEncryptionContext');
+  const destinationContext = contextParam(params, 'destinationEncryptionContext');
+  const sourceKey = optionalKeyIdParam(params, 'sourceKeyId');
+  const destination = ctx.keystore.resolve(keyIdParam(params, 'destinationKeyId'));
+  await authorize(ctx, KmsAction.ReEncryptTo, destination, destinationContext);
+  const source = await openUnder(ctx, blob, sourceContext, sourceKey, KmsAction.ReEncryptFrom);
+  try {
+    const sealed = sealUnder(
+      await ctx.keystore.use(destination, KmsAction.ReEncryptTo),
+      source.plaintext,
+      destinationContext,
+    );
+    return { ...sealed, sourceKeyId: source.keyId, sourceKeyVersion: source.keyVersion };
+  } finally {
+    source.plaintext.fill(0);
+  }
+};
+
+function generateDataKey(withPlaintext: boolean): KmsOperation {
+  const action = withPlaintext ? KmsAction.GenerateDataKey : KmsAction.GenerateDataKeyWithoutPlaintext;
+  return async (params, ctx) => {
+    checkKeys(params, ['keyId', 'keySpec', 'numberOfBytes', 'encryptionContext']);
+    const length = dataKeyLength(params);
+    const context = contextParam(params);
+    const id = ctx.keystore.resolve(keyIdParam(params));
+    await authorize(ctx, action, id, context);
+    const r = await ctx.keystore.use(id, action);
+    const dataKey = new Uint8Array(randomBytes(length));
+    const sealed = sealUnder(r, dataKey, context);
+    if (withPlaintext) return { plaintext: dataKey, ...sealed };
+    dataKey.fill(0);
+    return sealed;
+  };
+}
+
+const rotateKey: KmsOperation = async (params, ctx) => {
+  checkKeys(params, ['keyId']);
+  const id = ctx.keystore.resolve(keyIdParam(params));
+  await authorize(ctx, KmsAction.RotateKey, id);
+  return metadataOf(ctx, await ctx.keystore.rotate(id));
+};
+
+const enableKeyRotation: KmsOperation = async (params, ctx) => {
+  checkKeys(params, ['keyId', 'rotationPeriodDays']);
+  const id = ctx.keystore.resolve(keyIdParam(params));
+  const days =
+    intParam(params, 'rotationPeriodDays', LIMITS.minRotationPeriodDays, LIMITS.maxRotationPeriodDays) ?? 365;
+  await authorize(ctx, KmsAction.EnableKeyRotation, id);
+  return metadataOf(ctx, await ctx.keystore.setRotation(id, days));
+};
+
+const disableKeyRotation: KmsOperation = async (params, ctx) => {
+  checkKeys(params, ['keyId']);
+  const id = ctx.keystore.resolve(keyIdParam(params));
+  await authorize(ctx, KmsAction.DisableKeyRotation, id);
+  return metadataOf(ctx, await ctx.keystore.setRotation(id, null));
+};
+
+const scheduleKeyDeletion: KmsOperation = async (params, ctx) => {
+  checkKeys(params, ['keyId', 'pendingWindowInDays']);
+  const id = ctx.keystore.resolve(keyIdParam(params));
+  const days =
+    intParam(params, 'pendingWindowInDays', LIMITS.minDeletionWindowDays, LIMITS.maxDeletionWindowDays) ??
+    LIMITS.maxDeletionWindowDays;
+  await authorize(ctx, KmsAction.ScheduleKeyDeletion, id);
+  return metadataOf(ctx, await ctx.keystore.scheduleDeletion(id, days));
+};
+
+const cancelKeyDeletion: KmsOperation = async (params, ctx) => {
+  checkKeys(params, ['keyId']);
+  const id = ctx.keystore.resolve(keyIdParam(params));
+  await authorize(ctx, KmsAction.CancelKeyDeletion, id);
+  return metadataOf(ctx, await ctx.keystore.cancelDeletion(id));
+};
+
+function setAlias(replace: boolean): KmsOperation {
+  return async (params, ctx) => {
+    checkKeys(params, ['aliasName', 'targetKeyId']);
+    const name = stringParam(params, 'aliasName', LIMITS.maxAliasNameBytes);
+    if (name === undefined) throw new ProtocolError('REQUEST_INVALID', 'aliasName is required');
+    const id = ctx.keystore.resolve(keyIdParam(params, 'targetKeyId'));
+    await authorize(ctx, replace ? KmsAction.UpdateAlias : KmsAction.CreateAlias, id);
+    await ctx.keystore.setAlias(name, id, replace);
+    return { aliasName: name, targetKeyId: id };
+  };
+}
+
+const deleteAlias: KmsOperation = async (params, ctx) => {
+  checkKeys(params, ['aliasName']);
+  const name = stringParam(params, 'aliasName', LIMITS.maxAliasNameBytes);
+  if (name === undefined) throw new ProtocolError('REQUEST_INVALID', 'aliasName is required');
+  await authorize(ctx, KmsAction.DeleteAlias);
+  await ctx.keystore.deleteAlias(name);
+  return {};
+};
+
+const listAliases: KmsOperation = async (params, ctx) => {
+  checkKeys(params, ['keyId', 'limit', 'marker']);
+  const keyId = optionalKeyIdParam(params, 'keyId');
+  const id = keyId === undefined ? undefined : ctx.keystore.resolve(keyId);
+  const limit = intParam(params, 'limit', 1, LIMITS.maxListPage) ?? LIMITS.defaultListPage;
+  const marker = stringParam(params, 'marker', LIMITS.maxAliasNameBytes);
+  await authorize(ctx, KmsAction.ListAliases, id);
+  const from = ctx.keystore.aliases(id).filter((a) => marker === undefined || a.name > marker);
+  const page = from.slice(0, limit);
+  const truncated = from.length > limit;
+  return {
+    aliases: page.map((a) => ({ aliasName: a.name, targetKeyId: a.keyId })),
+    truncated,
+    nextMarker: truncated ? (page[page.length - 1]?.name ?? null) : null,
+  };
+};
+
+/** Wire name → handler. */
+export const KMS_OPERATIONS: Readonly<Record<string, KmsOperation>> = Object.freeze({
+  createKey,
+  describeKey,
+  listKeys,
+  enableKey: enableDisable(true),
+  disableKey: enableDisable(false),
+  encrypt,
+  decrypt,
+  reEncrypt,
+  generateDataKey: generateDataKey(true),
+  generateDataKeyWithoutPlaintext: generateDataKey(false),
+  rotateKey,
+  enableKeyRotation,
+  disableKeyRotation,
+  scheduleKeyDeletion,
+  cancelKeyDeletion,
+  createAlias: setAlias(false),
+  updateAlias: setAlias(true),
+  deleteAlias,
+  listAliases,
+});

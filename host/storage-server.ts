@@ -1,0 +1,120 @@
+/**
+ * The host's side of the storage channel (shared/storage-protocol.ts; docs/sealed-state.md §7): serves the
+ * enclave's get/put/delete/list requests from the blob store. The host never interprets a blob: it only sees
+ * names, sizes and timing. Errors of the store travel back with their codes (STORE_*), so that the enclave can
+ * fail the client's operation with the same code and nothing acknowledged is lost.
+ */
+import net from 'node:net';
+import type { Logger } from 'pino';
+import { decodeCbor } from '../shared/cbor.js';
+import { EkmsError, ProtocolError } from '../shared/errors.js';
+import { encodeStreamFrame, StreamFrameDecoder } from '../shared/frame.js';
+import { LIMITS } from '../shared/limits.js';
+import { encodeError, encodeOk, type Params, parseRequest, peekRequestId } from '../shared/messages.js';
+import {
+  listParams,
+  nameParams,
+  putParams,
+  STORAGE_CBOR_OPTIONS,
+  StorageOp,
+} from '../shared/storage-protocol.js';
+import type { BlobStore } from './blob-store.js';
+
+export interface StorageServer {
+  close(): Promise<void>;
+  /** Requests served, by operation (for metrics and tests). */
+  readonly counts: Readonly<Record<string, number>>;
+}
+
+/**
+ * Answers one storage request.
+ * @throws ProtocolError OPERATION_UNKNOWN, REQUEST_INVALID; StoreError (the store's codes)
+ */
+async function serve(store: BlobStore, op: string, params: Params): Promise<Params> {
+  switch (op) {
+    case StorageOp.Get: {
+      const { name } = nameParams(params);
+      return { bytes: (await store.get(name)) ?? null };
+    }
+    case StorageOp.Put: {
+      const { name, bytes } = putParams(params);
+      await store.put(name, bytes);
+      return {};
+    }
+    case StorageOp.Delete: {
+      const { name } = nameParams(params);
+      return { deleted: await store.delete(name) };
+    }
+    case StorageOp.List: {
+      const { after, limit } = listParams(params);
+      const all = await store.list();
+      const from = after === undefined ? all : all.filter((n) => n > after);
+      const names = from.slice(0, limit);
+      return { names, next: from.length > limit ? (names[names.length - 1] ?? null) : null };
+    }
+    default:
+      throw new ProtocolError('OPERATION_UNKNOWN', `unknown storage operation "${op.slice(0, 64)}"`);
+  }
+}
+
+/** Listens on `socketPath` (a Unix socket in the host's private run directory) and serves `store`. */
+export async function startStorageServer(
+  socketPath: string,
+  store: BlobStore,
+  logger: Logger,
+): Promise<StorageServer> {
+  const log = logger.child({ component: 'storage' });
+  const counts: Record<string, number> = {};
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    const decoder = new StreamFrameDecoder(LIMITS.maxStorageFrameBytes);
+    socket.on('error', (err) => log.info({ err: err.message }, 'storage connection error'));
+    socket.on('close', () => sockets.delete(socket));
+    const send = (body: Uint8Array): void => {
+      if (!socket.destroyed) socket.write(encodeStreamFrame(body, LIMITS.maxStorageFrameBytes));
+    };
+    const handle = async (frame: Uint8Array): Promise<void> => {
+      let id: number | null = null;
+      try {
+        const decoded = decodeCbor(frame, STORAGE_CBOR_OPTIONS);
+        id = peekRequestId(decoded);
+        const req = parseRequest(decoded);
+        counts[req.op] = (counts[req.op] ?? 0) + 1;
+        send(encodeOk(req.id, await serve(store, req.op, req.params)));
+      } catch (err) {
+        log.warn({ code: (err as EkmsError).code ?? 'INTERNAL_ERROR', id }, 'storage request failed');
+        send(
+          encodeError(id, err instanceof EkmsError ? err : new EkmsError('INTERNAL_ERROR', 'storage failed')),
+        );
+      }
+    };
+    socket.on('data', (chunk: Buffer) => {
+      let frames: Uint8Array[];
+      try {
+        frames = decoder.push(chunk);
+      } catch (err) {
+        send(encodeError(null, err));
+        socket.end();
+        return;
+      }
+      for (const f of frames) void handle(f);
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(socketPath, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  server.on('error', (err) => log.error({ err: err.message }, 'storage listener error'));
+  return {
+    counts,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}

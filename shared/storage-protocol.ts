@@ -1,0 +1,106 @@
+/**
+ * The storage channel (design §1; docs/sealed-state.md §7): the enclave has no disk, so it keeps its sealed state
+ * in the host's blob store through a second stream it opens to the host (on Nitro: vsock to the parent, CID 3;
+ * here: a Unix socket in the host's run directory). The enclave is the client, the host serves.
+ *
+ * Same framing and envelopes as the client protocol (4-byte length prefix, CBOR `{v,id,op,params}` requests and
+ * `{v,id,ok,result|error}` responses), with larger bounds: one frame carries one sealed blob (≤ 1 MiB).
+ *
+ *   op            params                               result
+ *   store.get     { name }                             { bytes: bstr | null }
+ *   store.put     { name, bytes }                      { }
+ *   store.delete  { name }                             { deleted: bool }
+ *   store.list    { after?: name, limit?: 1..1000 }    { names: [name…] (sorted), next: name | null }
+ *
+ * The host learns names, sizes and timing only: blobs are sealed (enclave/sealing.ts) before they leave the
+ * enclave, and every answer of the host is checked there (authentication, name, version), never trusted.
+ */
+import { type CborDecodeOptions, decodeCbor } from './cbor.js';
+import { ProtocolError } from './errors.js';
+import { LIMITS } from './limits.js';
+import { type Params, parseRequest, parseResponse, type Request, type Response } from './messages.js';
+
+/** The storage operations. */
+export const StorageOp = {
+  Get: 'store.get',
+  Put: 'store.put',
+  Delete: 'store.delete',
+  List: 'store.list',
+} as const;
+export type StorageOp = (typeof StorageOp)[keyof typeof StorageOp];
+
+/** Bounds for decoding storage frames: one sealed blob per frame. */
+export const STORAGE_CBOR_OPTIONS: CborDecodeOptions = {
+  maxBytes: LIMITS.maxStorageFrameBytes,
+  maxBytesLength: LIMITS.maxSealedBlobBytes,
+  // A list page of names.
+  maxArrayLength: LIMITS.maxStorageListPage,
+  maxItems: LIMITS.maxStorageListPage + 64,
+};
+
+const BLOB_NAME = /^[a-z0-9][a-z0-9._-]{0,127}$/;
+
+/** Decodes a storage request frame. @throws FrameError, ProtocolError */
+export function decodeStorageRequest(body: Uint8Array): Request {
+  return parseRequest(decodeCbor(body, STORAGE_CBOR_OPTIONS));
+}
+
+/** Decodes a storage response frame. @throws FrameError, ProtocolError */
+export function decodeStorageResponse(body: Uint8Array): Response {
+  return parseResponse(decodeCbor(body, STORAGE_CBOR_OPTIONS));
+}
+
+function only(params: Params, allowed: readonly string[]): void {
+  for (const k of Object.keys(params)) {
+    if (!allowed.includes(k)) throw new ProtocolError('REQUEST_INVALID', `unknown parameter "${k}"`);
+  }
+}
+
+/**
+ * A blob name parameter (the store's rule). The host's store checks it again with its own code.
+ * @throws ProtocolError REQUEST_INVALID
+ */
+export function blobNameParam(params: Params, key: string): string {
+  const v = params[key];
+  if (typeof v !== 'string' || !BLOB_NAME.test(v)) {
+    throw new ProtocolError(
+      'REQUEST_INVALID',
+      `${key} must be 1..${LIMITS.maxBlobNameBytes} characters of [a-z0-9._-]`,
+    );
+  }
+  return v;
+}
+
+/** Parameters of `store.list`, validated. @throws ProtocolError REQUEST_INVALID */
+export function listParams(params: Params): { after: string | undefined; limit: number } {
+  only(params, ['after', 'limit']);
+  const after = params['after'] === undefined ? undefined : blobNameParam(params, 'after');
+  const limit = params['limit'] ?? LIMITS.maxStorageListPage;
+  if (
+    typeof limit !== 'number' ||
+    !Number.isInteger(limit) ||
+    limit < 1 ||
+    limit > LIMITS.maxStorageListPage
+  ) {
+    throw new ProtocolError(
+      'REQUEST_INVALID',
+      `limit must be an integer from 1 to ${LIMITS.maxStorageListPage}`,
+    );
+  }
+  return { after, limit };
+}
+
+/** Parameters of `store.get` / `store.delete`. @throws ProtocolError REQUEST_INVALID */
+export function nameParams(params: Params): { name: string } {
+  only(params, ['name']);
+  return { name: blobNameParam(params, 'name') };
+}
+
+/** Parameters of `store.put`. @throws ProtocolError REQUEST_INVALID */
+export function putParams(params: Params): { name: string; bytes: Uint8Array } {
+  only(params, ['name', 'bytes']);
+  const bytes = params['bytes'];
+  if (!(bytes instanceof Uint8Array))
+    throw new ProtocolError('REQUEST_INVALID', 'bytes must be a byte string');
+  return { name: blobNameParam(params, 'name'), bytes };
+}
