@@ -159,7 +159,14 @@ export class StorageClient implements BlobStorage {
 
   /** Closes the channel (no `onLost` call). */
   close(): void {
-    this.#lost ??= unavailable('the storage client was closed');
+    if (this.#lost === undefined) {
+      this.#lost = unavailable('the storage client was closed');
+      for (const p of this.#pending.values()) {
+        clearTimeout(p.timer);
+        p.reject(this.#lost);
+      }
+      this.#pending.clear();
+    }
     this.#socket.destroy();
   }
 }
