@@ -13,5 +13,7 @@ await build({
   packages: 'external',
   logLevel: 'warning',
 });
-const r = spawnSync(process.execPath, ['dist/bench.mjs', ...process.argv.slice(2)], { stdio: 'inherit' });
+const r = spawnSync(process.execPath, ['--expose-gc', 'dist/bench.mjs', ...process.argv.slice(2)], {
+  stdio: 'inherit',
+});
 process.exit(r.status ?? 1);

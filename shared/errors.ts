@@ -74,6 +74,10 @@ export const SHARED_ERROR_CODES = {
   },
   PROFILE_INVALID: { retriable: false, summary: 'The client profile is not a valid profile document.' },
   IO_ERROR: { retriable: false, summary: 'A file could not be read or written.' },
+  NOT_IMPLEMENTED: {
+    retriable: false,
+    summary: 'The command exists but is not implemented in this version yet (its message names the issue).',
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type SharedErrorCode = keyof typeof SHARED_ERROR_CODES;
@@ -138,7 +142,7 @@ export class TransportError extends EkmsError<
 
 /** Local configuration, profile, file and command-line errors. */
 export class ConfigError extends EkmsError<
-  'USAGE_ERROR' | 'CONFIG_INVALID' | 'PROFILE_NOT_FOUND' | 'PROFILE_INVALID' | 'IO_ERROR'
+  'USAGE_ERROR' | 'CONFIG_INVALID' | 'PROFILE_NOT_FOUND' | 'PROFILE_INVALID' | 'IO_ERROR' | 'NOT_IMPLEMENTED'
 > {}
 
 /** Other families register their tables here so that `retriable` defaults and the docs test see them. */

@@ -4,6 +4,12 @@
  * the SHA-256 of its DER: only an ARK given as a trust anchor ends a chain); every link is RSASSA-PSS
  * SHA-384 (checked in certificate.ts and by OpenSSL); the VEK is ECDSA P-384.
  *
+ * The generic parts are the shared X.509 module's: parsing (certificate.ts wraps `parseCertificate`), link
+ * signatures through `createLinkVerifier` (the `X509Cache`, and the same work bound as path building),
+ * `assertValidAt`, the key requirements of `ECDSA_P384_SHA384`. What stays here is AMD's: the fixed shape,
+ * the names (SEV-VCEK, SEV-<product>, SEV-VLEK-<product>, ARK-<product>), RSA-4096, per-product anchors,
+ * and this error classification (which the generic path search, ranking failures differently, would not give).
+ *
  * Error classification, so that a failure says what went wrong:
  * - CERT_ROOT_UNTRUSTED: no trusted certificate is named as the issuer (by name and, when present, by
  *   authority key identifier) — e.g. a simulated chain or a look-alike ARK with the same names but
@@ -13,8 +19,15 @@
  * - CERT_EXPIRED / CERT_NOT_YET_VALID: a certificate of the built chain is not valid at `now`.
  */
 import { AttestationError } from '../errors.js';
-import type { SnpVerifierCache } from './cache.js';
-import { type CertRecord, loadCertificate } from './certificate.js';
+import {
+  assertValidAt,
+  createLinkVerifier,
+  ECDSA_P384_SHA384,
+  keySatisfies,
+  type ParsedCertificate,
+  type X509Cache,
+} from '../x509/index.js';
+import { type AmdCertificate, loadCertificate } from './certificate.js';
 import type { CertificateInput, SnpProduct, SnpSigningKey, SnpTrustAnchor } from './types.js';
 
 /** Most certificates a caller may pass as `intermediates` (the chain needs at most one). */
@@ -22,10 +35,10 @@ export const MAX_SNP_INTERMEDIATES = 8;
 
 /** A verified chain. */
 export interface SnpChain {
-  readonly vek: CertRecord;
+  readonly vek: AmdCertificate;
   /** The ASK (for a VCEK) or ASVK (for a VLEK). */
-  readonly signer: CertRecord;
-  readonly ark: CertRecord;
+  readonly signer: AmdCertificate;
+  readonly ark: AmdCertificate;
   readonly anchor: SnpTrustAnchor;
   readonly product: SnpProduct;
   readonly kind: SnpSigningKey;
@@ -39,57 +52,28 @@ export interface SnpChainInput {
   /** When known (CPUID or the caller), only this product's anchors are tried. */
   readonly product: SnpProduct | null;
   readonly nowMs: number;
-  readonly cache: SnpVerifierCache | undefined;
+  readonly cache: X509Cache | undefined;
 }
 
 interface Candidate {
-  readonly record: CertRecord;
+  readonly record: AmdCertificate;
   readonly anchor: SnpTrustAnchor | null;
 }
 
 const SIGNER_CN = /^SEV-(VLEK-)?(Milan|Genoa|Turin)$/;
 
-function isP384(record: CertRecord): boolean {
-  const key = record.x509.publicKey;
-  return key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'secp384r1';
+function isP384(record: ParsedCertificate): boolean {
+  return keySatisfies(record.publicKey, ECDSA_P384_SHA384.key);
 }
 
-function isRsa4096(record: CertRecord): boolean {
-  const key = record.x509.publicKey;
+function isRsa4096(record: ParsedCertificate): boolean {
+  const key = record.publicKey;
   return key.asymmetricKeyType === 'rsa' && key.asymmetricKeyDetails?.modulusLength === 4096;
 }
 
-/** Verifies child's signature under parent's key, reusing a cached verification while both are valid. */
-function linkVerifies(child: CertRecord, parent: CertRecord, input: SnpChainInput): boolean {
-  if (input.cache?.hasLink(child, parent, input.nowMs) === true) return true;
-  let ok = false;
-  try {
-    ok = child.x509.verify(parent.x509.publicKey);
-  } catch {
-    ok = false;
-  }
-  if (ok) input.cache?.putLink(child, parent);
-  return ok;
-}
-
-function assertValidAt(record: CertRecord, role: string, nowMs: number): void {
-  const at = new Date(nowMs).toISOString();
-  /* Precondition: every certificate of the chain has begun its validity at `now`. */
-  if (nowMs < record.notBefore) {
-    throw new AttestationError(
-      'CERT_NOT_YET_VALID',
-      `${role} certificate (${record.subjectCn}) is not valid before ${new Date(record.notBefore).toISOString()} (checked at ${at})`,
-      { details: { role, notBefore: record.notBefore, now: nowMs } },
-    );
-  }
-  /* Precondition: no certificate of the chain has expired at `now`. */
-  if (nowMs > record.notAfter) {
-    throw new AttestationError(
-      'CERT_EXPIRED',
-      `${role} certificate (${record.subjectCn}) expired at ${new Date(record.notAfter).toISOString()} (checked at ${at})`,
-      { details: { role, notAfter: record.notAfter, now: nowMs } },
-    );
-  }
+/** Validity at `now` of a certificate of the chain, named by its role and common name. */
+function assertChainValidAt(record: AmdCertificate, role: string, nowMs: number): void {
+  assertValidAt(record, nowMs, `${role} certificate (${record.subjectCn})`, { role });
 }
 
 function anchorLabel(anchor: SnpTrustAnchor, which: string): string {
@@ -98,11 +82,12 @@ function anchorLabel(anchor: SnpTrustAnchor, which: string): string {
 
 /**
  * Builds and verifies VEK → ASK/ASVK → ARK against the trust anchors, then checks validity at `now`.
- * @throws AttestationError CERT_INVALID, CERT_ROOT_UNTRUSTED, CERT_CHAIN_INVALID, CERT_EXPIRED,
- *   CERT_NOT_YET_VALID
+ * @throws AttestationError CERT_INVALID, CERT_ROOT_UNTRUSTED, CERT_CHAIN_INVALID (also past
+ *   `MAX_LINK_CHECKS` link checks), CERT_EXPIRED, CERT_NOT_YET_VALID
  */
 export function buildSnpChain(input: SnpChainInput): SnpChain {
   const { cache } = input;
+  const linkVerifies = createLinkVerifier(input.nowMs, cache);
   const vek = loadCertificate(input.vek, 'VEK', cache);
   const kind: SnpSigningKey | null =
     vek.subjectCn === 'SEV-VCEK' ? 'vcek' : vek.subjectCn === 'SEV-VLEK' ? 'vlek' : null;
@@ -160,7 +145,7 @@ export function buildSnpChain(input: SnpChainInput): SnpChain {
         'or trust its ARK)',
     );
   }
-  const signerHit = named.find((c) => linkVerifies(vek, c.record, input));
+  const signerHit = named.find((c) => linkVerifies(vek, c.record));
   /* Precondition: the VEK's signature verifies under its issuer's key. */
   if (signerHit === undefined) {
     throw new AttestationError(
@@ -201,7 +186,7 @@ export function buildSnpChain(input: SnpChainInput): SnpChain {
         'or name)',
     );
   }
-  const root = namedRoots.find((r) => linkVerifies(signer, r.record, input));
+  const root = namedRoots.find((r) => linkVerifies(signer, r.record));
   /* Precondition: the ASK/ASVK signature verifies under the pinned ARK. */
   if (root === undefined) {
     throw new AttestationError(
@@ -216,7 +201,7 @@ export function buildSnpChain(input: SnpChainInput): SnpChain {
     !ark.selfIssued ||
     !ark.x509.ca ||
     !isRsa4096(ark) ||
-    !linkVerifies(ark, ark, input)
+    !linkVerifies(ark, ark)
   ) {
     throw new AttestationError(
       'CERT_INVALID',
@@ -224,8 +209,9 @@ export function buildSnpChain(input: SnpChainInput): SnpChain {
     );
   }
 
-  assertValidAt(vek, kind.toUpperCase(), input.nowMs);
-  assertValidAt(signer, kind === 'vcek' ? 'ASK' : 'ASVK', input.nowMs);
-  assertValidAt(ark, 'ARK', input.nowMs);
+  /* Precondition: every certificate of the chain, the ARK included, is valid at `now`. */
+  assertChainValidAt(vek, kind.toUpperCase(), input.nowMs);
+  assertChainValidAt(signer, kind === 'vcek' ? 'ASK' : 'ASVK', input.nowMs);
+  assertChainValidAt(ark, 'ARK', input.nowMs);
   return { vek, signer, ark, anchor: root.anchor, product: signerProduct, kind };
 }

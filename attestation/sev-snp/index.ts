@@ -4,7 +4,11 @@
  * Policy evaluation lives elsewhere (attestation/policy). Spec references are in each module's header.
  */
 
-export { SnpVerifierCache, type SnpVerifierCacheOptions } from './cache.js';
+/** The verifier cache is the shared `X509Cache` (one cache may serve the Nitro and SEV-SNP verifiers). */
+export {
+  X509Cache as SnpVerifierCache,
+  type X509CacheOptions as SnpVerifierCacheOptions,
+} from '../x509/index.js';
 export { AMD_OIDS } from './certificate.js';
 export { MAX_SNP_INTERMEDIATES } from './chain.js';
 export { encodeSnpReport, type SnpReportFields } from './encode.js';

@@ -17,7 +17,7 @@ import { timingSafeEqual, verify as verifySignature } from 'node:crypto';
 import { ConfigError } from '../../shared/errors.js';
 import type { SnpClaims, TcbVersion } from '../claims.js';
 import { AttestationError } from '../errors.js';
-import type { SnpVerifierCache } from './cache.js';
+import type { X509Cache } from '../x509/index.js';
 import { buildSnpChain, type SnpChain } from './chain.js';
 import {
   decodeSnpTcb,
@@ -48,8 +48,8 @@ export interface VerifySnpOptions {
   readonly intermediates?: readonly CertificateInput[];
   /** The product, when known out of band; must agree with the report's CPUID fields when present. */
   readonly product?: SnpProduct;
-  /** Reuse parsed certificates and verified links across calls. */
-  readonly cache?: SnpVerifierCache;
+  /** Reuse parsed certificates and verified links across calls (an `X509Cache`, alias `SnpVerifierCache`). */
+  readonly cache?: X509Cache;
 }
 
 /** The highest VMPL a guest can request a report at (ABI §7.3, MSG_REPORT_REQ). */
@@ -195,7 +195,7 @@ function checkSignature(report: SnpEvidence, chain: SnpChain): void {
   const ok = verifySignature(
     'sha384',
     report.bytes.subarray(0, SNP_SIGNED_LENGTH),
-    { key: chain.vek.x509.publicKey, dsaEncoding: 'ieee-p1363' },
+    { key: chain.vek.publicKey, dsaEncoding: 'ieee-p1363' },
     Buffer.concat([r, s]),
   );
   /* Precondition: the report's ECDSA P-384 signature verifies under the VEK. */

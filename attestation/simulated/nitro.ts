@@ -17,46 +17,33 @@
  * can build invalid documents; the verifier enforces the bounds. A simulated root is trusted only when a
  * caller passes `simulatedNitroTrustAnchor(ca)` among the trust anchors.
  *
- * Certificates are built with `@peculiar/asn1-x509` (ASN.1 structures) and signed with `node:crypto`.
+ * Certificates are built with the simulators' shared helpers (certificates.ts: `@peculiar/asn1-x509`
+ * structures) and signed with `node:crypto`.
  */
-import {
-  createHash,
-  createPrivateKey,
-  generateKeyPairSync,
-  type KeyObject,
-  randomBytes,
-  sign,
-} from 'node:crypto';
-import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
+import { createPrivateKey, generateKeyPairSync, type KeyObject, randomBytes, sign } from 'node:crypto';
+import { AsnConvert } from '@peculiar/asn1-schema';
 import {
   AlgorithmIdentifier,
-  AttributeTypeAndValue,
-  AttributeValue,
-  AuthorityKeyIdentifier,
-  BasicConstraints,
   Certificate,
-  Extension,
-  Extensions,
-  id_ce_authorityKeyIdentifier,
-  id_ce_basicConstraints,
-  id_ce_keyUsage,
-  id_ce_subjectKeyIdentifier,
-  KeyIdentifier,
-  KeyUsage,
+  type Extension,
   KeyUsageFlags,
-  Name,
-  RelativeDistinguishedName,
-  SubjectKeyIdentifier,
-  SubjectPublicKeyInfo,
-  TBSCertificate,
-  Validity,
-  Version,
+  type Name,
 } from '@peculiar/asn1-x509';
 import { ConfigError } from '../../shared/errors.js';
 import { ES384_PROTECTED_HEADER, encodeCoseSign1, sigStructure1 } from '../nitro/cose.js';
 import { encodeNitroPayload } from '../nitro/encode.js';
 import type { NitroDigest } from '../nitro/types.js';
 import { decodeCertificatePem, type KeyUsageName, type TrustAnchor } from '../x509/index.js';
+import {
+  authorityKeyIdentifierExtension,
+  basicConstraintsExtension,
+  issueCertificate,
+  keyUsageExtension,
+  name,
+  privateKeyPem,
+  subjectKeyIdentifierExtension,
+  toPem,
+} from './certificates.js';
 
 /** Format tag of a serialised simulated CA. */
 export const SIMULATED_NITRO_CA_FORMAT = 'ekms-sim-nitro-ca/1';
@@ -126,14 +113,6 @@ const HOUR_MS = 3_600_000;
 const YEAR_MS = 365 * 24 * HOUR_MS;
 const ALG_ECDSA_SHA384 = '1.2.840.10045.4.3.3';
 const REGION = 'sim-region-1';
-const OID = {
-  C: '2.5.4.6',
-  ST: '2.5.4.8',
-  L: '2.5.4.7',
-  O: '2.5.4.10',
-  OU: '2.5.4.11',
-  CN: '2.5.4.3',
-} as const;
 const DEFAULT_O = 'enclave-kms simulated';
 const DEFAULT_OU = 'SIM';
 const KEY_USAGE_FLAGS: Readonly<Record<KeyUsageName, number>> = {
@@ -148,37 +127,8 @@ const KEY_USAGE_FLAGS: Readonly<Record<KeyUsageName, number>> = {
   decipherOnly: KeyUsageFlags.decipherOnly,
 };
 
-type NameAttr = readonly [keyof typeof OID, string];
-
-/** A Name in AWS's style: countryName as PrintableString, everything else UTF8String. */
-function name(attrs: readonly NameAttr[]): Name {
-  return new Name(
-    attrs.map(
-      ([type, value]) =>
-        new RelativeDistinguishedName([
-          new AttributeTypeAndValue({
-            type: OID[type],
-            value: new AttributeValue(type === 'C' ? { printableString: value } : { utf8String: value }),
-          }),
-        ]),
-    ),
-  );
-}
-
-const toArrayBuffer = (b: Uint8Array): ArrayBuffer =>
-  Uint8Array.prototype.slice.call(b).buffer as ArrayBuffer;
 const hexId = (bytes: number): string => randomBytes(bytes).toString('hex');
 const seconds = (ms: number): Date => new Date(Math.floor(ms / 1000) * 1000);
-
-function extension(id: string, critical: boolean, value: unknown): Extension {
-  return new Extension({ extnID: id, critical, extnValue: new OctetString(AsnConvert.serialize(value)) });
-}
-
-function keyIdentifier(spkiDer: Uint8Array): Uint8Array {
-  // RFC 5280 §4.2.1.2 method (1): SHA-1 of the subjectPublicKey BIT STRING value; an identifier, not a MAC.
-  const spki = AsnConvert.parse(spkiDer, SubjectPublicKeyInfo);
-  return new Uint8Array(createHash('sha1').update(new Uint8Array(spki.subjectPublicKey)).digest());
-}
 
 interface IssueParams {
   readonly subject: Name;
@@ -190,28 +140,19 @@ interface IssueParams {
   readonly extensions: readonly Extension[];
 }
 
+/** An AWS-style certificate: ECDSA P-384 / SHA-384 (parameters absent), 16-byte serial. */
 function issue(params: IssueParams): Uint8Array {
-  const serial = randomBytes(16);
-  serial[0] = (serial[0]! & 0x7f) | 0x01; // positive, no leading zero byte
-  const algorithm = new AlgorithmIdentifier({ algorithm: ALG_ECDSA_SHA384 });
-  const tbs = new TBSCertificate({
-    version: Version.v3,
-    serialNumber: toArrayBuffer(serial),
-    signature: algorithm,
-    issuer: params.issuer,
-    validity: new Validity({ notBefore: params.notBefore, notAfter: params.notAfter }),
+  return issueCertificate({
     subject: params.subject,
-    subjectPublicKeyInfo: AsnConvert.parse(params.subjectSpki, SubjectPublicKeyInfo),
-    extensions: new Extensions([...params.extensions]),
+    issuer: params.issuer,
+    subjectPublicKey: params.subjectSpki,
+    notBefore: params.notBefore,
+    notAfter: params.notAfter,
+    extensions: params.extensions,
+    serialLength: 16,
+    algorithm: new AlgorithmIdentifier({ algorithm: ALG_ECDSA_SHA384 }),
+    sign: (tbs) => sign('sha384', tbs, { key: params.issuerKey, dsaEncoding: 'der' }),
   });
-  const tbsDer = new Uint8Array(AsnConvert.serialize(tbs));
-  const signature = sign('sha384', tbsDer, { key: params.issuerKey, dsaEncoding: 'der' });
-  const cert = new Certificate({
-    tbsCertificate: tbs,
-    signatureAlgorithm: new AlgorithmIdentifier({ algorithm: ALG_ECDSA_SHA384 }),
-    signatureValue: toArrayBuffer(signature),
-  });
-  return new Uint8Array(AsnConvert.serialize(cert));
 }
 
 function p384(): { privateKey: KeyObject; spki: Uint8Array; pkcs8Pem: string } {
@@ -219,13 +160,8 @@ function p384(): { privateKey: KeyObject; spki: Uint8Array; pkcs8Pem: string } {
   return {
     privateKey,
     spki: new Uint8Array(publicKey.export({ type: 'spki', format: 'der' })),
-    pkcs8Pem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    pkcs8Pem: privateKeyPem(privateKey),
   };
-}
-
-function pem(der: Uint8Array): string {
-  const b64 = Buffer.from(der).toString('base64');
-  return `-----BEGIN CERTIFICATE-----\n${b64.match(/.{1,64}/g)!.join('\n')}\n-----END CERTIFICATE-----\n`;
 }
 
 function checkNow(now: unknown, fn: string): number {
@@ -285,35 +221,17 @@ export async function createSimulatedNitroCa(options: SimulatedNitroCaOptions): 
     ]),
   ] as const;
   const keys = [p384(), p384(), p384(), p384()] as const;
-  const caUsage = new KeyUsage(
-    KeyUsageFlags.digitalSignature | KeyUsageFlags.keyCertSign | KeyUsageFlags.cRLSign,
-  );
+  const caUsage = KeyUsageFlags.digitalSignature | KeyUsageFlags.keyCertSign | KeyUsageFlags.cRLSign;
   const ders: Uint8Array[] = [];
   for (let i = 0; i < 4; i++) {
     const key = keys[i]!;
-    const ski = keyIdentifier(key.spki);
-    const parentSki = i === 0 ? ski : keyIdentifier(keys[i - 1]!.spki);
-    const exts: Extension[] = [
-      extension(
-        id_ce_basicConstraints,
-        true,
-        new BasicConstraints(i === 0 ? { cA: true } : { cA: true, pathLenConstraint: 3 - i }),
-      ),
-    ];
+    const exts: Extension[] = [basicConstraintsExtension(true, i === 0 ? undefined : 3 - i)];
     if (i < 3) {
-      if (i > 0) {
-        exts.push(
-          extension(
-            id_ce_authorityKeyIdentifier,
-            false,
-            new AuthorityKeyIdentifier({ keyIdentifier: new KeyIdentifier(toArrayBuffer(parentSki)) }),
-          ),
-        );
-      }
-      exts.push(extension(id_ce_subjectKeyIdentifier, false, new SubjectKeyIdentifier(toArrayBuffer(ski))));
-      exts.push(extension(id_ce_keyUsage, true, caUsage));
+      if (i > 0) exts.push(authorityKeyIdentifierExtension(keys[i - 1]!.spki));
+      exts.push(subjectKeyIdentifierExtension(key.spki));
+      exts.push(keyUsageExtension(caUsage, true));
     } else {
-      exts.push(extension(id_ce_keyUsage, true, new KeyUsage(KeyUsageFlags.keyCertSign)));
+      exts.push(keyUsageExtension(KeyUsageFlags.keyCertSign, true));
     }
     ders.push(
       issue({
@@ -329,7 +247,7 @@ export async function createSimulatedNitroCa(options: SimulatedNitroCaOptions): 
   }
   return {
     format: SIMULATED_NITRO_CA_FORMAT,
-    certificates: [pem(ders[0]!), pem(ders[1]!), pem(ders[2]!), pem(ders[3]!)],
+    certificates: [toPem(ders[0]!), toPem(ders[1]!), toPem(ders[2]!), toPem(ders[3]!)],
     privateKeys: [keys[0].pkcs8Pem, keys[1].pkcs8Pem, keys[2].pkcs8Pem, keys[3].pkcs8Pem],
     instanceId,
   };
@@ -393,8 +311,11 @@ export async function issueSimulatedNitroLeaf(
     notBefore: seconds(nowMs),
     notAfter: seconds(nowMs + (options.validityMs ?? 3 * HOUR_MS)),
     extensions: [
-      extension(id_ce_basicConstraints, true, new BasicConstraints({ cA: options.ca === true })),
-      extension(id_ce_keyUsage, false, new KeyUsage(usage.reduce((f, u) => f | KEY_USAGE_FLAGS[u], 0))),
+      basicConstraintsExtension(options.ca === true),
+      keyUsageExtension(
+        usage.reduce((f, u) => f | KEY_USAGE_FLAGS[u], 0),
+        false,
+      ),
     ],
   });
   return { certificate, privateKey, moduleId };

@@ -7,8 +7,8 @@
  * simulated ARK is a trust anchor (`simulatedSnpTrustAnchor(ca)`).
  *
  * Specs: SEV-SNP Firmware ABI (AMD pub. 56860) §7.3 for the report; AMD KDS spec (pub. 57230) for the
- * certificates and extensions; RFC 4055 for RSASSA-PSS parameters. Certificates are encoded with
- * `@peculiar/asn1-x509` and signed with `node:crypto`.
+ * certificates and extensions; RFC 4055 for RSASSA-PSS parameters. Certificates are built with the
+ * simulators' shared helpers (certificates.ts: `@peculiar/asn1-x509`) and signed with `node:crypto`.
  *
  * One deliberate difference from AMD: simulated VEKs carry an authority key identifier (AMD's do not), so
  * a simulated chain checked against the AMD roots fails as CERT_ROOT_UNTRUSTED rather than as a broken
@@ -20,7 +20,6 @@
  */
 import {
   constants,
-  createHash,
   createPrivateKey,
   createPublicKey,
   generateKeyPair,
@@ -31,31 +30,8 @@ import {
 } from 'node:crypto';
 import { promisify } from 'node:util';
 import { id_mgf1, id_RSASSA_PSS, id_sha384, RsaSaPssParams } from '@peculiar/asn1-rsa';
-import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
-import {
-  AlgorithmIdentifier,
-  AttributeTypeAndValue,
-  AttributeValue,
-  AuthorityKeyIdentifier,
-  BasicConstraints,
-  Certificate,
-  Extension,
-  Extensions,
-  id_ce_authorityKeyIdentifier,
-  id_ce_basicConstraints,
-  id_ce_keyUsage,
-  id_ce_subjectKeyIdentifier,
-  KeyIdentifier,
-  KeyUsage,
-  KeyUsageFlags,
-  Name,
-  RelativeDistinguishedName,
-  SubjectKeyIdentifier,
-  SubjectPublicKeyInfo,
-  TBSCertificate,
-  Validity,
-  Version,
-} from '@peculiar/asn1-x509';
+import { AsnConvert } from '@peculiar/asn1-schema';
+import { AlgorithmIdentifier, type Extension, KeyUsageFlags, type Name } from '@peculiar/asn1-x509';
 import * as asn1js from 'asn1js';
 import { ConfigError } from '../../shared/errors.js';
 import type { TcbVersion } from '../claims.js';
@@ -74,6 +50,17 @@ import {
   type SnpTrustAnchor,
   snpChipIdLength,
 } from '../sev-snp/index.js';
+import {
+  authorityKeyIdentifierExtension,
+  basicConstraintsExtension,
+  extension,
+  issueCertificate,
+  keyUsageExtension,
+  name,
+  privateKeyPem,
+  subjectKeyIdentifierExtension,
+  toPem,
+} from './certificates.js';
 
 /** A simulated SEV-SNP CA: certificates and PKCS#8 private keys as PEM, plus the VCEK's chip id and TCB. */
 export interface SimulatedSnpCa {
@@ -158,17 +145,15 @@ function hwIdOption(value: string | Uint8Array): Uint8Array {
   return bytes;
 }
 
+/** AMD's name layout: OU, C, L, ST, O, CN. */
 function amdName(commonName: string): Name {
-  const rdn = (type: string, value: AttributeValue): RelativeDistinguishedName =>
-    new RelativeDistinguishedName([new AttributeTypeAndValue({ type, value })]);
-  const utf8 = (s: string): AttributeValue => new AttributeValue({ utf8String: s });
-  return new Name([
-    rdn('2.5.4.11', utf8('Engineering')),
-    rdn('2.5.4.6', new AttributeValue({ printableString: 'US' })),
-    rdn('2.5.4.7', utf8('Santa Clara')),
-    rdn('2.5.4.8', utf8('CA')),
-    rdn('2.5.4.10', utf8('Advanced Micro Devices')),
-    rdn('2.5.4.3', utf8(commonName)),
+  return name([
+    ['OU', 'Engineering'],
+    ['C', 'US'],
+    ['L', 'Santa Clara'],
+    ['ST', 'CA'],
+    ['O', 'Advanced Micro Devices'],
+    ['CN', commonName],
   ]);
 }
 
@@ -185,31 +170,6 @@ function rsaPssSha384(saltLength: number): AlgorithmIdentifier {
   return new AlgorithmIdentifier({ algorithm: id_RSASSA_PSS, parameters: AsnConvert.serialize(params) });
 }
 
-function extension(extnID: string, value: ArrayBuffer | Uint8Array, critical = false): Extension {
-  return new Extension({ extnID, critical, extnValue: new OctetString(value) });
-}
-
-/** RFC 5280 §4.2.1.2 method 1: SHA-1 of the subjectPublicKey bits. */
-function keyIdentifier(publicKey: KeyObject): Uint8Array {
-  const spki = AsnConvert.parse(publicKey.export({ type: 'spki', format: 'der' }), SubjectPublicKeyInfo);
-  return createHash('sha1').update(new Uint8Array(spki.subjectPublicKey)).digest();
-}
-
-function randomSerial(): ArrayBuffer {
-  const serial = randomBytes(8);
-  serial[0] = (serial[0]! & 0x7f) | 0x01;
-  return new Uint8Array(serial).buffer;
-}
-
-function toPem(der: ArrayBuffer | Uint8Array, label: string): string {
-  const b64 = Buffer.from(der instanceof Uint8Array ? der : new Uint8Array(der)).toString('base64');
-  return `-----BEGIN ${label}-----\n${b64.replace(/.{64}/g, '$&\n').replace(/\n$/, '')}\n-----END ${label}-----\n`;
-}
-
-function keyPem(key: KeyObject): string {
-  return key.export({ type: 'pkcs8', format: 'pem' }).toString();
-}
-
 interface CertParams {
   readonly issuer: string;
   readonly subject: string;
@@ -223,56 +183,32 @@ interface CertParams {
   readonly saltLength?: number;
 }
 
-function issueCertificate(p: CertParams): string {
-  const algorithm = rsaPssSha384(p.saltLength ?? 48);
+/** An AMD-style certificate (RSASSA-PSS SHA-384, 8-byte serial) as PEM. */
+function issueAmdCertificate(p: CertParams): string {
+  const saltLength = p.saltLength ?? 48;
   const extensions = [...p.extensions];
-  if (p.issuerPublicKey !== null) {
-    const aki = new AuthorityKeyIdentifier({
-      keyIdentifier: new KeyIdentifier(keyIdentifier(p.issuerPublicKey)),
-    });
-    extensions.push(extension(id_ce_authorityKeyIdentifier, AsnConvert.serialize(aki)));
-  }
-  const tbs = new TBSCertificate({
-    version: Version.v3,
-    serialNumber: randomSerial(),
-    signature: algorithm,
-    issuer: amdName(p.issuer),
-    validity: new Validity({ notBefore: p.notBefore, notAfter: p.notAfter }),
+  if (p.issuerPublicKey !== null) extensions.push(authorityKeyIdentifierExtension(p.issuerPublicKey));
+  const der = issueCertificate({
     subject: amdName(p.subject),
-    subjectPublicKeyInfo: AsnConvert.parse(
-      p.publicKey.export({ type: 'spki', format: 'der' }),
-      SubjectPublicKeyInfo,
-    ),
-    extensions: new Extensions(extensions),
+    issuer: amdName(p.issuer),
+    subjectPublicKey: p.publicKey,
+    notBefore: p.notBefore,
+    notAfter: p.notAfter,
+    extensions,
+    serialLength: 8,
+    algorithm: rsaPssSha384(saltLength),
+    sign: (tbs) =>
+      sign('sha384', tbs, { key: p.signingKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength }),
   });
-  const signature = sign('sha384', new Uint8Array(AsnConvert.serialize(tbs)), {
-    key: p.signingKey,
-    padding: constants.RSA_PKCS1_PSS_PADDING,
-    saltLength: p.saltLength ?? 48,
-  });
-  const cert = new Certificate({
-    tbsCertificate: tbs,
-    signatureAlgorithm: algorithm,
-    signatureValue: new Uint8Array(signature).buffer,
-  });
-  return toPem(AsnConvert.serialize(cert), 'CERTIFICATE');
+  return toPem(der);
 }
 
 function caExtensions(publicKey: KeyObject, root: boolean): Extension[] {
   const usage = root ? KeyUsageFlags.keyCertSign | KeyUsageFlags.cRLSign : KeyUsageFlags.keyCertSign;
   return [
-    extension(
-      id_ce_subjectKeyIdentifier,
-      AsnConvert.serialize(new SubjectKeyIdentifier(keyIdentifier(publicKey))),
-    ),
-    extension(
-      id_ce_basicConstraints,
-      AsnConvert.serialize(
-        root ? new BasicConstraints({ cA: true }) : new BasicConstraints({ cA: true, pathLenConstraint: 0 }),
-      ),
-      true,
-    ),
-    extension(id_ce_keyUsage, AsnConvert.serialize(new KeyUsage(usage)), true),
+    subjectKeyIdentifierExtension(publicKey),
+    basicConstraintsExtension(true, root ? undefined : 0),
+    keyUsageExtension(usage, true),
   ];
 }
 
@@ -351,7 +287,7 @@ export function issueSimulatedVek(
   }
 
   const issuerPrivate = createPrivateKey(issuerKey);
-  const cert = issueCertificate({
+  const cert = issueAmdCertificate({
     issuer: kind === 'vcek' ? `SEV-${product}` : `SEV-VLEK-${product}`,
     subject: kind === 'vcek' ? 'SEV-VCEK' : 'SEV-VLEK',
     publicKey: createPublicKey(privateKey),
@@ -362,7 +298,7 @@ export function issueSimulatedVek(
     extensions: exts,
     ...(options.saltLength === undefined ? {} : { saltLength: options.saltLength }),
   });
-  return { cert, key: keyPem(privateKey) };
+  return { cert, key: privateKeyPem(privateKey) };
 }
 
 /**
@@ -397,7 +333,7 @@ export async function createSimulatedSnpCa(options: CreateSimulatedSnpCaOptions)
   const notBefore = new Date(now - DAY_MS);
   const rootNotAfter = new Date(now + 25 * YEAR_MS);
 
-  const ark = issueCertificate({
+  const ark = issueAmdCertificate({
     issuer: `ARK-${product}`,
     subject: `ARK-${product}`,
     publicKey: arkPair.publicKey,
@@ -408,7 +344,7 @@ export async function createSimulatedSnpCa(options: CreateSimulatedSnpCaOptions)
     extensions: caExtensions(arkPair.publicKey, true),
   });
   const intermediate = (pair: { publicKey: KeyObject }, cn: string): string =>
-    issueCertificate({
+    issueAmdCertificate({
       issuer: `ARK-${product}`,
       subject: cn,
       publicKey: pair.publicKey,
@@ -423,13 +359,13 @@ export async function createSimulatedSnpCa(options: CreateSimulatedSnpCaOptions)
     version: 1 as const,
     product,
     ark,
-    arkKey: keyPem(arkPair.privateKey),
+    arkKey: privateKeyPem(arkPair.privateKey),
     ask: intermediate(askPair, `SEV-${product}`),
-    askKey: keyPem(askPair.privateKey),
+    askKey: privateKeyPem(askPair.privateKey),
     vcek: '',
     vcekKey: '',
     asvk: asvkPair === null ? null : intermediate(asvkPair, `SEV-VLEK-${product}`),
-    asvkKey: asvkPair === null ? null : keyPem(asvkPair.privateKey),
+    asvkKey: asvkPair === null ? null : privateKeyPem(asvkPair.privateKey),
     vlek: null,
     vlekKey: null,
     chipId: Buffer.from(chipId).toString('hex'),

@@ -12,6 +12,9 @@
  *   form and the DER form without it are listed.
  */
 import type { KeyObject } from 'node:crypto';
+import { id_mgf1, id_RSASSA_PSS, RsaSaPssParams } from '@peculiar/asn1-rsa';
+import { AsnConvert } from '@peculiar/asn1-schema';
+import { AlgorithmIdentifier } from '@peculiar/asn1-x509';
 
 /** What the issuer's public key must be for an algorithm. */
 export type SignatureKeyRequirement =
@@ -65,4 +68,32 @@ export function keySatisfies(key: KeyObject, requirement: SignatureKeyRequiremen
     return key.asymmetricKeyType === 'ec' && details?.namedCurve === requirement.namedCurve;
   }
   return key.asymmetricKeyType === 'rsa' && (details?.modulusLength ?? 0) >= requirement.minModulusLength;
+}
+
+/**
+ * A readable form of a DER AlgorithmIdentifier (lowercase hex), for error messages only: the OID, and for
+ * RSASSA-PSS its parameters (hash, MGF1 hash, salt length, trailer field).
+ */
+export function describeSignatureAlgorithm(identifierHex: string): string {
+  let identifier: AlgorithmIdentifier;
+  try {
+    identifier = AsnConvert.parse(Buffer.from(identifierHex, 'hex'), AlgorithmIdentifier);
+  } catch {
+    return `AlgorithmIdentifier ${identifierHex}`;
+  }
+  if (identifier.algorithm !== id_RSASSA_PSS) return identifier.algorithm;
+  try {
+    const params = AsnConvert.parse(identifier.parameters ?? new ArrayBuffer(0), RsaSaPssParams);
+    const mgf = params.maskGenAlgorithm;
+    const mgfHash =
+      mgf.algorithm === id_mgf1 && mgf.parameters
+        ? AsnConvert.parse(mgf.parameters, AlgorithmIdentifier).algorithm
+        : `mask generation ${mgf.algorithm}`;
+    return (
+      `RSASSA-PSS (hash ${params.hashAlgorithm.algorithm}, MGF1 ${mgfHash}, ` +
+      `salt ${params.saltLength}, trailer ${params.trailerField})`
+    );
+  } catch {
+    return 'RSASSA-PSS with unreadable parameters';
+  }
 }

@@ -1,7 +1,8 @@
 /**
  * An explicit, bounded cache for certificate path validation (design §7: an ECDSA P-384 verify costs
  * ~0.45 ms; a Nitro document carries five certificates whose chain rarely changes, so re-verifying
- * four link signatures per document would cost four times the document's own signature).
+ * four link signatures per document would cost four times the document's own signature). The Nitro and
+ * the SEV-SNP verifiers both take one (`SnpVerifierCache` is this class); one cache may serve both.
  *
  * It holds three maps, each bounded to `maxEntries` with least-recently-used eviction:
  * - parsed certificates, keyed by the SHA-256 of their DER (content-addressed: always safe to reuse);
@@ -9,6 +10,8 @@
  * - verified links (child fingerprint, parent fingerprint). A hit skips only the signature check:
  *   names, constraints and validity at `now` are checked on every call. An entry is dropped once `now`
  *   passes the earlier notAfter of the two certificates, since neither can be used again after that.
+ * Besides, a verifier may attach a value it derives from a cached certificate (`derive`, e.g. the SEV-SNP
+ * verifier's decoded AMD extensions); it lives exactly as long as the certificate's record.
  *
  * Nothing is global: callers create a cache and pass it (`{ cache }`) to the functions that accept one.
  * Failures are never cached.
@@ -64,6 +67,8 @@ export class X509Cache {
   readonly #pems = new Map<string, DecodedPem>();
   /** Link key → last instant (ms) at which both certificates are valid. */
   readonly #links = new Map<string, number>();
+  /** Values derived from cached records, by record and by the deriving module's key. */
+  #derived = new WeakMap<ParsedCertificate, Map<symbol, unknown>>();
   #stats = { certificateHits: 0, certificateMisses: 0, linkHits: 0, linkMisses: 0, linksExpired: 0 };
 
   /** @throws ConfigError CONFIG_INVALID when maxEntries is not an integer in 1..65536. */
@@ -93,6 +98,7 @@ export class X509Cache {
     this.#certificates.clear();
     this.#pems.clear();
     this.#links.clear();
+    this.#derived = new WeakMap();
     this.#stats = { certificateHits: 0, certificateMisses: 0, linkHits: 0, linkMisses: 0, linksExpired: 0 };
   }
 
@@ -107,6 +113,22 @@ export class X509Cache {
   /** @internal */
   putCertificate(certificate: ParsedCertificate): void {
     put(this.#certificates, certificate.fingerprint, certificate, this.maxEntries);
+  }
+
+  /**
+   * @internal The value `compute` derives from `certificate` (a record this cache returned), computed once
+   * per record and `key`. A value is a pure function of the certificate's DER; a throw is not remembered.
+   */
+  derive<T>(certificate: ParsedCertificate, key: symbol, compute: () => T): T {
+    let values = this.#derived.get(certificate);
+    if (values?.has(key) === true) return values.get(key) as T;
+    const value = compute();
+    if (values === undefined) {
+      values = new Map();
+      this.#derived.set(certificate, values);
+    }
+    values.set(key, value);
+    return value;
   }
 
   /** @internal */

@@ -21,6 +21,7 @@ import {
   id_ce_keyUsage,
   KeyUsage,
   type KeyUsageType,
+  type Name,
 } from '@peculiar/asn1-x509';
 import { LIMITS } from '../../shared/limits.js';
 import { AttestationError } from '../errors.js';
@@ -48,12 +49,17 @@ export interface ParsedCertificate {
   readonly der: Uint8Array;
   /** SHA-256 of the DER, lowercase hex. */
   readonly fingerprint: string;
+  /** X.509 version: 1, 2 or 3. */
+  readonly version: number;
   /** OpenSSL's view (signature verification). */
   readonly x509: X509Certificate;
   readonly publicKey: KeyObject;
   /** Subject and issuer, one line (for messages only; matching uses the DER). */
   readonly subject: string;
   readonly issuer: string;
+  /** Every commonName (2.5.4.3) value of the subject and of the issuer, in order. */
+  readonly subjectCommonNames: readonly string[];
+  readonly issuerCommonNames: readonly string[];
   /** Raw DER of the subject and issuer Names. */
   readonly subjectDer: Uint8Array;
   readonly issuerDer: Uint8Array;
@@ -71,7 +77,9 @@ export interface ParsedCertificate {
   readonly extensions: readonly CertificateExtension[];
 }
 
-const MAX_PEM_CHARS = 2 * LIMITS.maxCertificateBytes;
+/** Most characters of PEM text accepted for one certificate (checked before decoding). */
+export const MAX_CERTIFICATE_PEM_CHARS = 2 * LIMITS.maxCertificateBytes;
+const OID_COMMON_NAME = '2.5.4.3';
 const PEM_RE = /^-----BEGIN CERTIFICATE-----\r?\n([A-Za-z0-9+/=\r\n]+?)\r?\n?-----END CERTIFICATE-----$/;
 
 function invalid(label: string, why: string, cause?: unknown): AttestationError {
@@ -95,8 +103,11 @@ export function certificateFingerprint(der: Uint8Array): string {
  */
 export function decodeCertificatePem(text: string, label = 'PEM'): Uint8Array {
   /* Precondition: PEM text is bounded before it is decoded. */
-  if (text.length > MAX_PEM_CHARS) {
-    throw invalid(label, `PEM text is ${text.length} characters, over the ${MAX_PEM_CHARS}-character limit`);
+  if (text.length > MAX_CERTIFICATE_PEM_CHARS) {
+    throw invalid(
+      label,
+      `PEM text is ${text.length} characters, over the ${MAX_CERTIFICATE_PEM_CHARS}-character limit`,
+    );
   }
   const match = PEM_RE.exec(text.trim());
   /* Precondition: the PEM text is exactly one CERTIFICATE block. */
@@ -175,7 +186,11 @@ function buildRecord(der: Uint8Array, fingerprint: string, label: string): Parse
   const signatureAlgorithm = toBuffer(fields.signatureAlgorithm).toString('hex');
   /* Precondition: the signed and the outer signature algorithms are identical (RFC 5280 §4.1.1.2). */
   if (toBuffer(fields.tbsSignatureAlgorithm).toString('hex') !== signatureAlgorithm) {
-    throw invalid(label, 'TBSCertificate.signature differs from signatureAlgorithm');
+    throw invalid(
+      label,
+      'the signature algorithm inside and outside the signed part differ (TBSCertificate.signature differs ' +
+        'from signatureAlgorithm)',
+    );
   }
   let publicKey: KeyObject;
   try {
@@ -190,13 +205,23 @@ function buildRecord(der: Uint8Array, fingerprint: string, label: string): Parse
     throw invalid(label, 'its validity period is invalid');
   }
   const oneLine = (name: string): string => name.split('\n').join(', ');
+  const commonNames = (name: Name): readonly string[] => {
+    const values: string[] = [];
+    for (const rdn of name) {
+      for (const atv of rdn) if (atv.type === OID_COMMON_NAME) values.push(atv.value.toString());
+    }
+    return Object.freeze(values);
+  };
   return Object.freeze({
     der,
     fingerprint,
+    version: cert.tbsCertificate.version + 1,
     x509,
     publicKey,
     subject: oneLine(x509.subject),
     issuer: oneLine(x509.issuer),
+    subjectCommonNames: commonNames(cert.tbsCertificate.subject),
+    issuerCommonNames: commonNames(cert.tbsCertificate.issuer),
     subjectDer: fields.subject,
     issuerDer: fields.issuer,
     selfIssued: toBuffer(fields.subject).equals(toBuffer(fields.issuer)),
@@ -221,7 +246,7 @@ export function parseCertificate(
   const decoded = decodeInput(input, label, cache);
   /* Precondition: the DER is non-empty and bounded before it is parsed. */
   if (decoded.der.length === 0 || decoded.der.length > LIMITS.maxCertificateBytes) {
-    throw invalid(label, `${decoded.der.length} bytes, expected 1..${LIMITS.maxCertificateBytes}`);
+    throw invalid(label, `DER is ${decoded.der.length} bytes, expected 1..${LIMITS.maxCertificateBytes}`);
   }
   const hit = cache?.getCertificate(decoded.fingerprint);
   if (hit !== undefined) return hit;

@@ -45,7 +45,7 @@ export interface CertificateFields {
 }
 
 function malformed(label: string, why: string): AttestationError {
-  return new AttestationError('CERT_INVALID', `${label} certificate: not DER (${why})`);
+  return new AttestationError('CERT_INVALID', `${label} certificate: not canonical DER (${why})`);
 }
 
 function readTlv(bytes: Uint8Array, pos: number, limit: number, label: string): Tlv {

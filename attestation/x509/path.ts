@@ -29,6 +29,8 @@ import { AttestationError } from '../errors.js';
 import { type CertificateSignatureAlgorithm, findSignatureAlgorithm, keySatisfies } from './algorithms.js';
 import type { X509Cache } from './cache.js';
 import { type CertificateInput, type ParsedCertificate, parseCertificate } from './certificate.js';
+import { createLinkVerifier } from './link.js';
+import { assertValidAt } from './validity.js';
 
 /** A pinned root (or other trusted certificate). */
 export interface TrustAnchor {
@@ -73,13 +75,6 @@ export interface CertificatePath {
 
 const ID_CE_BASIC_CONSTRAINTS = '2.5.29.19';
 const ID_CE_KEY_USAGE = '2.5.29.15';
-/**
- * Link checks (issuer candidate → child) one path search may make, cached or not. Counting cache hits too
- * matters: with every link of a hostile bag already verified, the search would otherwise enumerate every
- * simple path through it (8 same-named intermediates under one key: ~10^5 paths, about a second).
- */
-const MAX_LINK_CHECKS = 64;
-
 const RANK = {
   missingIssuer: 1,
   badSignature: 2,
@@ -184,31 +179,7 @@ export function buildCertificatePath(options: BuildPathOptions): CertificatePath
   const fail = (rank: number, error: AttestationError): void => {
     if (best === null || rank > best.rank) best = { rank, error };
   };
-  let linkChecks = 0;
-  const failedLinks = new Set<string>();
-
-  const linkVerifies = (child: ParsedCertificate, parent: ParsedCertificate): boolean => {
-    linkChecks += 1;
-    /* Precondition: path building does bounded work (cache hits count: they bound the search, not only the crypto). */
-    if (linkChecks > MAX_LINK_CHECKS) {
-      throw new AttestationError(
-        'CERT_CHAIN_INVALID',
-        `path building gave up after ${MAX_LINK_CHECKS} issuer link checks`,
-      );
-    }
-    if (cache?.hasLink(child, parent, nowMs) === true) return true;
-    const key = `${child.fingerprint}>${parent.fingerprint}`;
-    if (failedLinks.has(key)) return false;
-    let ok = false;
-    try {
-      ok = child.x509.verify(parent.publicKey);
-    } catch {
-      ok = false;
-    }
-    if (ok) cache?.putLink(child, parent, nowMs);
-    else failedLinks.add(key);
-    return ok;
-  };
+  const linkVerifies = createLinkVerifier(nowMs, cache);
 
   const validate = (path: readonly ParsedCertificate[], anchor: ResolvedAnchor): CertificatePath | null => {
     try {
@@ -362,23 +333,6 @@ function validatePath(
       }
     }
   });
-  for (const cert of path) {
-    const at = new Date(nowMs).toISOString();
-    /* Precondition: every certificate of the path, the anchor included, has begun its validity at `now`. */
-    if (nowMs < cert.notBefore) {
-      throw new AttestationError(
-        'CERT_NOT_YET_VALID',
-        `${labelOf(cert)} certificate is not valid before ${new Date(cert.notBefore).toISOString()} (checked at ${at})`,
-        { details: { notBefore: cert.notBefore, now: nowMs } },
-      );
-    }
-    /* Precondition: no certificate of the path has expired at `now`. */
-    if (nowMs > cert.notAfter) {
-      throw new AttestationError(
-        'CERT_EXPIRED',
-        `${labelOf(cert)} certificate expired at ${new Date(cert.notAfter).toISOString()} (checked at ${at})`,
-        { details: { notAfter: cert.notAfter, now: nowMs } },
-      );
-    }
-  }
+  /* Precondition: every certificate of the path, the anchor included, is valid at `now`. */
+  for (const cert of path) assertValidAt(cert, nowMs, `${labelOf(cert)} certificate`);
 }

@@ -8,6 +8,8 @@ import { VERSION } from '../../shared/version.js';
 import { loadProfile } from '../profile.js';
 import { connect } from '../sdk.js';
 import { registerAttest } from './attest.js';
+import { registerEncrypt } from './encrypt.js';
+import { registerKey } from './key.js';
 import { EXIT_OK, EXIT_USAGE, printError, printResult } from './output.js';
 
 function jsonWanted(argv: readonly string[]): boolean {
@@ -95,6 +97,8 @@ export function buildProgram(): Command {
       }
     });
   registerAttest(program);
+  registerKey(program);
+  registerEncrypt(program);
   return program;
 }
 

@@ -12,8 +12,8 @@
  * tombstone), and an enabled key whose rotation is due gets a new version. The clock is injected.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { SealedStateError } from '../../shared/crypto-errors.js';
-import { type EkmsError, TransportError } from '../../shared/errors.js';
+import { CryptoError, SealedStateError } from '../../shared/crypto-errors.js';
+import { type EkmsError, ProtocolError, TransportError } from '../../shared/errors.js';
 import { KmsError } from '../../shared/kms-errors.js';
 import { LIMITS } from '../../shared/limits.js';
 import type { SuiteId } from '../../shared/suites.js';
@@ -116,6 +116,9 @@ export class Keystore {
           { details: { name: MANIFEST_BLOB } },
         );
       }
+      // First start: store an empty manifest before any key record, so that from now on a missing manifest always
+      // means the host lost it (a crash between a first key record and its manifest cannot look like that).
+      await this.#commit(undefined, new Map());
       return;
     }
     const manifest = decodeManifest(this.#sealer.open(MANIFEST_BLOB, { minVersion: 1 }, bytes));
@@ -147,7 +150,8 @@ export class Keystore {
         plain.fill(0);
       }
     } catch (err) {
-      if (!(err instanceof SealedStateError)) throw err;
+      // Storage failures (STORE_*) stop the start-up; anything wrong with the blob itself quarantines the key.
+      if (!(err instanceof SealedStateError) && !(err instanceof CryptoError)) throw err;
       this.#log.warn({ key: id, code: err.code }, 'key record refused');
       this.#unavailable.set(id, err);
     }
@@ -282,13 +286,29 @@ export class Keystore {
    * Creates a key with one fresh version.
    * @throws KmsError KEY_LIMIT_EXCEEDED; StoreError, SealedStateError
    */
-  create(input: CreateKeyInput): Promise<KeyRecord> {
+  async create(input: CreateKeyInput, aliasName?: string): Promise<KeyRecord> {
+    checkRange(
+      'description bytes',
+      Buffer.byteLength(input.description, 'utf8'),
+      0,
+      LIMITS.maxKeyDescriptionBytes,
+    );
+    if (input.rotationPeriodDays !== null) {
+      checkRange(
+        'rotation period',
+        input.rotationPeriodDays,
+        LIMITS.minRotationPeriodDays,
+        LIMITS.maxRotationPeriodDays,
+      );
+    }
+    if (aliasName !== undefined) checkAliasName(aliasName);
     return this.#serial(async () => {
       if (this.#closed) throw new TransportError('ENCLAVE_UNAVAILABLE', 'the enclave is shutting down');
       /* Precondition: the keystore holds fewer than LIMITS.maxKeys keys. */
       if (this.#manifest.keys.size >= LIMITS.maxKeys) {
         throw new KmsError('KEY_LIMIT_EXCEEDED', `the keystore holds the maximum of ${LIMITS.maxKeys} keys`);
       }
+      if (aliasName !== undefined) this.#checkNewAlias(aliasName);
       const now = this.#now();
       const record: KeyRecord = {
         id: randomUUID(),
@@ -303,8 +323,11 @@ export class Keystore {
         destroyedAt: null,
         deniedUses: null,
       };
+      const aliases = new Map(this.#manifest.aliases);
+      if (aliasName !== undefined) aliases.set(aliasName, record.id);
       try {
-        await this.#commit(record, this.#manifest.aliases);
+        // Key and alias in one manifest write: all or nothing.
+        await this.#commit(record, aliases);
       } catch (err) {
         currentVersion(record).material?.fill(0);
         throw err;
@@ -324,7 +347,16 @@ export class Keystore {
       const now = this.#now();
       const settled = this.#due(before, now);
       const after = change(settled, now);
-      if (after !== before) await this.#commit(after, this.#manifest.aliases);
+      if (after !== before) {
+        try {
+          await this.#commit(after, this.#manifest.aliases);
+        } catch (err) {
+          // Versions made for this change (a rotation) were never stored: zero their material.
+          const kept = new Set(before.versions);
+          for (const v of after.versions) if (!kept.has(v)) v.material?.fill(0);
+          throw err;
+        }
+      }
       if (settled !== before && settled.state === KeyState.Destroyed) zeroVersions(before.versions);
       return after;
     });
@@ -421,7 +453,10 @@ export class Keystore {
    * Turns automatic rotation on (period in days; the first rotation is one period from now) or off (null).
    * @throws KmsError KEY_STATE_INVALID (pending deletion or destroyed)
    */
-  setRotation(id: string, periodDays: number | null): Promise<KeyRecord> {
+  async setRotation(id: string, periodDays: number | null): Promise<KeyRecord> {
+    if (periodDays !== null) {
+      checkRange('rotation period', periodDays, LIMITS.minRotationPeriodDays, LIMITS.maxRotationPeriodDays);
+    }
     return this.#update(id, (r, now) => {
       if (r.state === KeyState.PendingDeletion || r.state === KeyState.Destroyed) {
         throw stateInvalid(r, 'change the rotation of');
@@ -438,7 +473,8 @@ export class Keystore {
    * Schedules the destruction of a key `windowDays` from now. The key cannot be used meanwhile.
    * @throws KmsError KEY_STATE_INVALID (already pending deletion, or destroyed)
    */
-  scheduleDeletion(id: string, windowDays: number): Promise<KeyRecord> {
+  async scheduleDeletion(id: string, windowDays: number): Promise<KeyRecord> {
+    checkRange('deletion window', windowDays, LIMITS.minDeletionWindowDays, LIMITS.maxDeletionWindowDays);
     return this.#update(id, (r, now) => {
       if (r.state === KeyState.PendingDeletion || r.state === KeyState.Destroyed) {
         throw stateInvalid(r, 'schedule the deletion of');
@@ -508,6 +544,17 @@ export class Keystore {
     });
   }
 
+  /** A new alias name must be free and within the limit. @throws KmsError ALIAS_EXISTS, KEY_LIMIT_EXCEEDED */
+  #checkNewAlias(name: string): void {
+    if (this.#manifest.aliases.has(name)) throw new KmsError('ALIAS_EXISTS', `alias ${name} already exists`);
+    if (this.#manifest.aliases.size >= LIMITS.maxAliases) {
+      throw new KmsError(
+        'KEY_LIMIT_EXCEEDED',
+        `the keystore holds the maximum of ${LIMITS.maxAliases} aliases`,
+      );
+    }
+  }
+
   /** @throws KmsError ALIAS_INVALID, ALIAS_NOT_FOUND */
   deleteAlias(name: string): Promise<void> {
     return this.#serial(async () => {
@@ -553,7 +600,14 @@ function stateInvalid(r: KeyRecord, what: string): KmsError {
   });
 }
 
-function checkAliasName(name: string): void {
+function checkRange(what: string, value: number, min: number, max: number): void {
+  /* Precondition: numbers stored in a record are within the ranges the record decoder accepts. */
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    throw new ProtocolError('REQUEST_INVALID', `${what} must be an integer from ${min} to ${max}`);
+  }
+}
+
+export function checkAliasName(name: string): void {
   /* Precondition: alias names are alias/ + 1..250 of [A-Za-z0-9/_-], and alias/ekms/ is reserved. */
   if (typeof name !== 'string' || !ALIAS_NAME.test(name) || name.startsWith('alias/ekms/')) {
     throw new KmsError(

@@ -157,15 +157,9 @@ const createKey: KmsOperation = async (params, ctx) => {
     null;
   const aliasName = stringParam(params, 'aliasName', LIMITS.maxAliasNameBytes);
   await authorize(ctx, KmsAction.CreateKey);
-  if (aliasName !== undefined) {
-    await authorize(ctx, KmsAction.CreateAlias);
-    // Check the alias before the key exists, so that a bad alias does not leave a key behind.
-    if (ctx.keystore.aliases().some((a) => a.name === aliasName)) {
-      throw new KmsError('ALIAS_EXISTS', `alias ${aliasName} already exists`);
-    }
-  }
-  const r = await ctx.keystore.create({ description, suite, rotationPeriodDays });
-  if (aliasName !== undefined) await ctx.keystore.setAlias(aliasName, r.id, false);
+  if (aliasName !== undefined) await authorize(ctx, KmsAction.CreateAlias);
+  // Key and alias are stored in one manifest write (the keystore checks the alias first): all or nothing.
+  const r = await ctx.keystore.create({ description, suite, rotationPeriodDays }, aliasName);
   return metadataOf(ctx, r);
 };
 
@@ -205,19 +199,20 @@ function enableDisable(enabled: boolean): KmsOperation {
 const encrypt: KmsOperation = async (params, ctx) => {
   checkKeys(params, ['keyId', 'plaintext', 'encryptionContext']);
   const plaintext = bytesParam(params, 'plaintext');
-  /* Precondition: Encrypt takes at most 4096 bytes (larger data: envelope encryption with a data key). */
-  if (plaintext.length > LIMITS.maxEncryptPlaintextBytes) {
-    throw new CryptoError(
-      'PLAINTEXT_TOO_LARGE',
-      `plaintext of ${plaintext.length} bytes exceeds ${LIMITS.maxEncryptPlaintextBytes}; use encryptStream (envelope encryption)`,
-    );
-  }
-  const context = contextParam(params);
-  const id = ctx.keystore.resolve(keyIdParam(params));
-  await authorize(ctx, KmsAction.Encrypt, id, context);
   try {
+    /* Precondition: Encrypt takes at most 4096 bytes (larger data: envelope encryption with a data key). */
+    if (plaintext.length > LIMITS.maxEncryptPlaintextBytes) {
+      throw new CryptoError(
+        'PLAINTEXT_TOO_LARGE',
+        `plaintext of ${plaintext.length} bytes exceeds ${LIMITS.maxEncryptPlaintextBytes}; use encryptStream (envelope encryption)`,
+      );
+    }
+    const context = contextParam(params);
+    const id = ctx.keystore.resolve(keyIdParam(params));
+    await authorize(ctx, KmsAction.Encrypt, id, context);
     return sealUnder(await ctx.keystore.use(id, KmsAction.Encrypt), plaintext, context);
   } finally {
+    // The caller's plaintext is zeroed whatever the outcome (a refusal must not leave it in enclave memory).
     plaintext.fill(0);
   }
 };
@@ -321,17 +316,30 @@ function setAlias(replace: boolean): KmsOperation {
     const name = stringParam(params, 'aliasName', LIMITS.maxAliasNameBytes);
     if (name === undefined) throw new ProtocolError('REQUEST_INVALID', 'aliasName is required');
     const id = ctx.keystore.resolve(keyIdParam(params, 'targetKeyId'));
-    await authorize(ctx, replace ? KmsAction.UpdateAlias : KmsAction.CreateAlias, id);
+    const action = replace ? KmsAction.UpdateAlias : KmsAction.CreateAlias;
+    /* Precondition: repointing an alias needs the right on the key it points to now as well as on the new target
+       (as AWS KMS): otherwise a principal allowed on its own key could take over another tenant's alias. */
+    if (replace) {
+      const current = currentAliasTarget(ctx, name);
+      if (current !== undefined && current !== id) await authorize(ctx, action, current);
+    }
+    await authorize(ctx, action, id);
     await ctx.keystore.setAlias(name, id, replace);
     return { aliasName: name, targetKeyId: id };
   };
+}
+
+/** The key an existing alias points to, or undefined. */
+function currentAliasTarget(ctx: KmsContext, name: string): string | undefined {
+  return ctx.keystore.aliases().find((a) => a.name === name)?.keyId;
 }
 
 const deleteAlias: KmsOperation = async (params, ctx) => {
   checkKeys(params, ['aliasName']);
   const name = stringParam(params, 'aliasName', LIMITS.maxAliasNameBytes);
   if (name === undefined) throw new ProtocolError('REQUEST_INVALID', 'aliasName is required');
-  await authorize(ctx, KmsAction.DeleteAlias);
+  /* Precondition: deleting an alias is decided on the key it points to (a missing alias: asked without a key). */
+  await authorize(ctx, KmsAction.DeleteAlias, currentAliasTarget(ctx, name));
   await ctx.keystore.deleteAlias(name);
   return {};
 };

@@ -1,6 +1,6 @@
 /**
  * verifySnpReport: one named negative test per check, on correctly signed simulated reports that carry
- * exactly the defect under test; and the verification cache.
+ * exactly the defect under test; the verification cache; the chain's use of the shared x509 parts.
  */
 import { constants, createHash, createPrivateKey, generateKeyPairSync, sign } from 'node:crypto';
 import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
@@ -19,6 +19,7 @@ import {
 import * as asn1js from 'asn1js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { AttestationError } from '../../attestation/errors.js';
+import { loadCertificate } from '../../attestation/sev-snp/certificate.js';
 import {
   AMD_SNP_TRUST_ANCHORS,
   MAX_SNP_INTERMEDIATES,
@@ -37,6 +38,7 @@ import {
   simulatedSnpTrustAnchor,
   simulateSnpReport,
 } from '../../attestation/simulated/sev-snp.js';
+import { MAX_LINK_CHECKS, X509Cache } from '../../attestation/x509/index.js';
 import { ConfigError, EkmsError } from '../../shared/errors.js';
 
 const NOW = new Date('2026-11-28T12:00:00Z');
@@ -573,7 +575,7 @@ describe('verifySnpReport certificate structure', () => {
     expectCode(
       () => verify(report(), { vek: dup }),
       'CERT_INVALID',
-      /1\.3\.6\.1\.4\.1\.3704\.1\.3\.3 appears twice/,
+      /1\.3\.6\.1\.4\.1\.3704\.1\.3\.3 appears (twice|more than once)/,
     );
   });
 
@@ -788,6 +790,50 @@ describe('SnpVerifierCache', () => {
     for (const maxEntries of [0, -1, 1.5, 1e9]) {
       expectCode(() => new SnpVerifierCache({ maxEntries }), 'CONFIG_INVALID');
     }
+  });
+});
+
+describe('the chain on the shared x509 parts', () => {
+  it(`counts link checks against MAX_LINK_CHECKS (${MAX_LINK_CHECKS}), as path building does (CERT_CHAIN_INVALID)`, () => {
+    // The ASK with another key but the same names and key identifier, re-signed by the ARK: the VCEK names it
+    // as its issuer (name and authority key identifier match), but its key does not verify the VCEK.
+    const other = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey;
+    const lookAlike = craft(ca.ask, ca.arkKey, (c) => {
+      c.tbsCertificate.subjectPublicKeyInfo = AsnConvert.parse(
+        other.export({ type: 'spki', format: 'der' }),
+        SubjectPublicKeyInfo,
+      );
+    });
+    const fake: SnpTrustAnchor = { ...anchor, ask: lookAlike };
+    const withFakes = (n: number) => ({ trustAnchors: [...new Array<SnpTrustAnchor>(n).fill(fake), anchor] });
+    // Control: a few look-alike ASKs are tried and fail, then the real one verifies.
+    expect(verify(simulateSnpReport(ca), withFakes(3)).simulated).toBe(true);
+    // More look-alikes than the bound: the search gives up before it reaches the real ASK.
+    expectCode(
+      () => verify(simulateSnpReport(ca), withFakes(MAX_LINK_CHECKS)),
+      'CERT_CHAIN_INVALID',
+      /gave up after 64 issuer link checks/,
+    );
+  });
+
+  it('SnpVerifierCache is the shared X509Cache, and the AMD view is derived once per cached certificate', () => {
+    expect(SnpVerifierCache).toBe(X509Cache);
+    const cache = new SnpVerifierCache();
+    const first = loadCertificate(ca.vcek, 'VEK', cache);
+    expect(loadCertificate(ca.vcek, 'VEK', cache)).toBe(first);
+    expect(first).toMatchObject({ subjectCn: 'SEV-VCEK', amd: { productName: 'Milan' } });
+    const uncached = loadCertificate(ca.vcek, 'VEK', undefined);
+    expect(uncached).not.toBe(first);
+    expect(uncached.amd).toEqual(first.amd);
+    // A throw while deriving is not remembered.
+    const key = Symbol('test');
+    expect(() =>
+      cache.derive(first, key, () => {
+        throw new Error('boom');
+      }),
+    ).toThrow('boom');
+    expect(cache.derive(first, key, () => 42)).toBe(42);
+    expect(cache.derive(first, key, () => 43)).toBe(42);
   });
 });
 

@@ -1,0 +1,126 @@
+/**
+ * Shared by the envelope benchmarks (bench/envelope*.ts): inputs cut like a file read, sinks, CPU-time sampling of
+ * contenders that take turns, and the result row. No benchmark of its own.
+ *
+ * Why CPU time: these machines have 2 cores shared with other work, and a process that is descheduled loses wall
+ * time but not CPU time. Every contender here is synchronous work on the main thread plus V8's GC threads, so CPU
+ * time (user + system, GC threads included) equals wall time on an idle machine and charges allocation honestly.
+ */
+import { Writable } from 'node:stream';
+
+/** One benchmark figure, in the shape of bench/index.ts rows. */
+export interface BenchResult {
+  readonly id: string;
+  readonly unit: string;
+  readonly value: number;
+  readonly baseline: number;
+  readonly ratio: number;
+}
+
+/** The piece size of `fs.createReadStream` (its default highWaterMark): how the streaming contenders get input. */
+export const PIECE = 64 * 1024;
+
+export const KiB = 1024;
+export const MiB = 1024 * 1024;
+
+/** `buf` cut into `PIECE`-byte views (no copy). */
+export function piecesOf(buf: Uint8Array, piece = PIECE): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (let i = 0; i < buf.length; i += piece) out.push(buf.subarray(i, i + piece));
+  return out;
+}
+
+export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let pos = 0;
+  for (const p of parts) {
+    out.set(p, pos);
+    pos += p.length;
+  }
+  return out;
+}
+
+/** A sink that drops what it is given (same for every contender). */
+export function nullSink(): Writable {
+  return new Writable({
+    write(_chunk: Buffer, _encoding, callback) {
+      callback();
+    },
+  });
+}
+
+/** A sink that keeps what it is given, to check a contender's output once before it is timed. */
+export function collectSink(into: Uint8Array[]): Writable {
+  return new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      into.push(new Uint8Array(chunk));
+      callback();
+    },
+  });
+}
+
+/** Something to time: `run` processes `bytes` bytes once. */
+export interface Contender {
+  readonly name: string;
+  readonly run: () => Promise<unknown> | unknown;
+}
+
+/**
+ * A full GC before each sample (when node runs with --expose-gc, as scripts/bench.mjs starts it), untimed: a
+ * contender must not pay for the garbage of the one before it. Garbage made inside a sample is collected inside it.
+ */
+function collectGarbage(): void {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc !== undefined) gc();
+}
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+/**
+ * Times the contenders in turns (one sample of each, then the next round), so a disturbance from other processes
+ * falls on all of them alike. A sample is `reps` back-to-back runs; its figure is bytes × reps per CPU second.
+ * One untimed warm-up round first. Returns the median MB/s (10^6 bytes) of each contender by name.
+ */
+export async function measure(
+  bytes: number,
+  contenders: readonly Contender[],
+  { reps, samples }: { reps: number; samples: number },
+): Promise<Map<string, number>> {
+  const figures = new Map<string, number[]>(contenders.map((c) => [c.name, []]));
+  for (const c of contenders) {
+    for (let i = 0; i < reps; i++) await c.run();
+  }
+  for (let s = 0; s < samples; s++) {
+    for (const c of contenders) {
+      collectGarbage();
+      const t0 = process.cpuUsage();
+      for (let i = 0; i < reps; i++) await c.run();
+      const d = process.cpuUsage(t0);
+      figures.get(c.name)!.push((bytes * reps) / Math.max(1, d.user + d.system));
+    }
+  }
+  return new Map([...figures].map(([name, xs]) => [name, median(xs)]));
+}
+
+/** A row: `value` against `baseline`, both in the same unit; ratio = value / baseline. */
+export function row(id: string, unit: string, value: number, baseline: number): BenchResult {
+  const round = (n: number) => (Math.abs(n) >= 100 ? Math.round(n) : Math.round(n * 100) / 100);
+  return {
+    id,
+    unit,
+    value: round(value),
+    baseline: round(baseline),
+    ratio: baseline === 0 ? 0 : Math.round((value / baseline) * 100) / 100,
+  };
+}
+
+/** Throws if two byte arrays differ (checks a contender before it is timed). */
+export function assertSameBytes(what: string, got: Uint8Array, want: Uint8Array): void {
+  if (got.length !== want.length || Buffer.compare(got, want) !== 0) {
+    throw new Error(`benchmark sanity check failed: ${what} (${got.length} bytes, expected ${want.length})`);
+  }
+}
