@@ -4,6 +4,7 @@
  */
 export type { Claims, CommonClaims, NitroClaims, SnpClaims, TcbVersion, TeeType } from './claims.js';
 export * from './errors.js';
+export * from './evidence.js';
 export * from './nitro/index.js';
 export * from './policy.js';
 export * from './sev-snp/index.js';

@@ -7,6 +7,9 @@ import { cpus, totalmem } from 'node:os';
 import { benchNitro } from './attestation-nitro.js';
 import { benchSnp } from './attestation-snp.js';
 import { benchEnvelope } from './envelope.js';
+import { benchEnvelopeMemory } from './envelope-memory.js';
+import { benchKmsService } from './kms-service.js';
+import { benchXWing } from './xwing.js';
 
 interface Row {
   readonly id: string;
@@ -20,6 +23,9 @@ const suites: Record<string, () => Promise<readonly Row[]>> = {
   'attestation-nitro': () => benchNitro(),
   'attestation-snp': () => benchSnp(),
   envelope: () => benchEnvelope(),
+  xwing: () => benchXWing(),
+  service: () => benchKmsService(),
+  'envelope-1gib': () => benchEnvelopeMemory(),
 };
 
 async function main(): Promise<void> {

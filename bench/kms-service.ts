@@ -1,21 +1,28 @@
 /**
- * Benchmark: key service operations through the real host and enclave processes (WebSocket → host → enclave),
- * each next to a relayed no-op (`health`: same frames, same relay, same CBOR envelope, no key work) measured in the
- * same run with the same number of clients. Target (issue 8): GenerateDataKey round trip ≤ 2× the no-op at 64 clients.
- *
- * For each concurrency c ∈ {1, 16, 64}: c connections, each sending one request at a time for DURATION_MS, after a
- * warm-up. Reports ops/s (ratio = op/no-op, so < 1 means slower) and p50/p99 latency (ratio = op/no-op, so > 1 means
- * slower). Operations and the no-op alternate per concurrency level so that machine noise hits both.
- *
- * Until the attested session lands (issue 5) requests travel without the session's record layer; the figures will
- * then include it.
+ * Benchmark `service`: the attested session and key service operations through the real host and enclave processes
+ * (WebSocket → host → enclave), each next to a baseline measured in the same run:
+ * - `session.handshake.*`: connect + attested handshake (X-Wing, Ed25519, evidence verification with the cached
+ *   chain) + authenticate + close, against a raw WebSocket connect + one plaintext `health` round trip + close.
+ * - `kms.<op>.c<N>.*`: c ∈ {1, 16, 64} sessions, each sending one request at a time for DURATION_MS after a warm-up,
+ *   against the raw echo: the same number of raw WebSocket connections sending plaintext `health` frames through the
+ *   same host (the relayed round trip with nothing but CBOR framing, no session, no key work). Reports ops/s
+ *   (ratio = op/echo, < 1 means slower) and p50/p99 latency (ratio = op/echo, > 1 means slower).
+ *   Ops: generateDataKey (admin), encrypt/decrypt of 32 B (admin), releaseKey (attested workload, HPKE-wrapped).
+ * Target (issues 5, 8): a GenerateDataKey round trip costs at most 2× the raw echo round trip at 64 clients.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import pino from 'pino';
-import { connect, type EkmsClient } from '../client/sdk.js';
+import WebSocket from 'ws';
+import { type SimulatedNitroCa, simulateNitroDocument } from '../attestation/simulated/index.js';
+import { type ConnectOptions, connect, type EkmsClient } from '../client/sdk.js';
 import { startHost } from '../host/host.js';
+import { decodeCbor } from '../shared/cbor.js';
+import { encodeRequest } from '../shared/messages.js';
+import { xwingKeygen } from '../shared/xwing.js';
 
 export interface BenchRow {
   readonly id: string;
@@ -39,10 +46,30 @@ function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
 }
 
-async function measure(
-  clients: readonly EkmsClient[],
-  op: (c: EkmsClient) => Promise<unknown>,
-): Promise<Stats> {
+/** A raw WebSocket through the host, sending plaintext `health` requests one at a time (the echo baseline). */
+async function rawEcho(endpoint: string): Promise<{ ping(): Promise<void>; close(): void }> {
+  const ws = new WebSocket(endpoint, { perMessageDeflate: false });
+  await new Promise((r, j) => {
+    ws.once('open', r);
+    ws.once('error', j);
+  });
+  let id = 1;
+  let waiting: (() => void) | undefined;
+  ws.on('message', (d: Buffer) => {
+    decodeCbor(new Uint8Array(d));
+    waiting?.();
+  });
+  return {
+    ping: () =>
+      new Promise<void>((r) => {
+        waiting = r;
+        ws.send(encodeRequest(id++, 'health'));
+      }),
+    close: () => ws.close(),
+  };
+}
+
+async function measure<T>(clients: readonly T[], op: (c: T) => Promise<unknown>): Promise<Stats> {
   const runFor = async (ms: number, latencies?: number[]): Promise<number> => {
     const end = performance.now() + ms;
     let count = 0;
@@ -69,20 +96,77 @@ async function measure(
 
 export async function benchKmsService(): Promise<BenchRow[]> {
   const stateDir = mkdtempSync(join(tmpdir(), 'ekms-bench-'));
+  const adminKeys = generateKeyPairSync('ed25519');
+  const principal = {
+    publicKey: new Uint8Array(adminKeys.publicKey.export({ type: 'spki', format: 'der' })),
+    privateKey: adminKeys.privateKey,
+  };
   const host = await startHost({
+    simulatedCaFile: join(stateDir, 'sim-ca.json'),
+    adminPublicKey: principal.publicKey,
     listen: 'ws://127.0.0.1:0',
     enclaveEntry: resolve(process.env['EKMS_ENCLAVE_BUNDLE'] ?? 'dist/enclave.mjs'),
     attestor: 'sim-nitro',
     logger: pino({ level: 'silent' }),
     enclaveLogLevel: 'error',
-    stateDir,
+    stateDir: join(stateDir, 'state'),
   });
   const rows: BenchRow[] = [];
-  const all: EkmsClient[] = [];
+  const all: Array<{ close(): void }> = [];
+  const ca = JSON.parse(readFileSync(join(stateDir, 'sim-ca.json'), 'utf8')) as SimulatedNitroCa;
+  const workloadMeasurement = Buffer.from('5a'.repeat(48), 'hex');
+  const recipient = xwingKeygen();
+  const adminOptions: ConnectOptions = { trust: host.trust, principal, timeoutMs: 30_000 };
+  const workloadOptions: ConnectOptions = {
+    trust: host.trust,
+    timeoutMs: 30_000,
+    workload: {
+      recipientPublicKey: recipient.publicKey,
+      evidence: async (binding) => ({
+        type: 'nitro',
+        document: await simulateNitroDocument(ca, {
+          now: new Date(),
+          pcrs: { 0: workloadMeasurement, 1: workloadMeasurement, 2: workloadMeasurement },
+          userData: binding,
+        }),
+        certificates: [],
+      }),
+    },
+  };
   try {
-    const admin = await connect(host.endpoint);
+    const admin = await connect(host.endpoint, adminOptions);
     all.push(admin);
-    const { keyId } = await admin.createKey({ description: 'bench' });
+    const { keyId } = await admin.createKey({
+      description: 'bench',
+      releasePolicy: JSON.stringify({ version: 1, allowSimulated: true, measurements: ['5a'.repeat(48)] }),
+    });
+
+    // Handshakes: sequential connect + handshake + authenticate + close, against raw connect + health + close.
+    const handshakes = await measure([0], async () => {
+      const c = await connect(host.endpoint, adminOptions);
+      c.close();
+    });
+    const rawConnects = await measure([0], async () => {
+      const e = await rawEcho(host.endpoint);
+      await e.ping();
+      e.close();
+    });
+    rows.push({
+      id: 'session.handshake.ops',
+      unit: 'ops/s',
+      value: handshakes.opsPerSec,
+      baseline: rawConnects.opsPerSec,
+      ratio: handshakes.opsPerSec / rawConnects.opsPerSec,
+    });
+    for (const p of ['p50', 'p99'] as const) {
+      rows.push({
+        id: `session.handshake.${p}`,
+        unit: 'ms',
+        value: handshakes[p],
+        baseline: rawConnects[p],
+        ratio: handshakes[p] / rawConnects[p],
+      });
+    }
     const context = { tenant: 'bench' };
     const sample = await admin.encrypt(keyId, new Uint8Array(32), context);
     const ops: Array<[string, (c: EkmsClient) => Promise<unknown>]> = [
@@ -91,11 +175,21 @@ export async function benchKmsService(): Promise<BenchRow[]> {
       ['decrypt.32B', (c) => c.decrypt(sample.ciphertextBlob, context)],
     ];
     for (const concurrency of [1, 16, 64]) {
-      const clients = await Promise.all(Array.from({ length: concurrency }, () => connect(host.endpoint)));
-      all.push(...clients);
-      for (const [name, op] of ops) {
-        const base = await measure(clients, (c) => c.health());
-        const s = await measure(clients, op);
+      const clients = await Promise.all(
+        Array.from({ length: concurrency }, () => connect(host.endpoint, adminOptions)),
+      );
+      const workloads = await Promise.all(
+        Array.from({ length: concurrency }, () => connect(host.endpoint, workloadOptions)),
+      );
+      const echoes = await Promise.all(Array.from({ length: concurrency }, () => rawEcho(host.endpoint)));
+      all.push(...clients, ...workloads, ...echoes);
+      const runs: Array<[string, () => Promise<Stats>]> = [
+        ...ops.map(([name, op]): [string, () => Promise<Stats>] => [name, () => measure(clients, op)]),
+        ['releaseKey', () => measure(workloads, (c) => c.releaseKey(keyId))],
+      ];
+      for (const [name, run] of runs) {
+        const base = await measure(echoes, (e) => e.ping());
+        const s = await run();
         const id = `kms.${name}.c${concurrency}`;
         rows.push({
           id: `${id}.ops`,

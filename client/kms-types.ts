@@ -29,6 +29,8 @@ export interface KeyMetadata {
     readonly lastOperation: string;
   } | null;
   readonly aliases: readonly string[];
+  /** The attestation policy (JSON text) gating releases to workloads, or null: never released. */
+  readonly releasePolicy: string | null;
 }
 
 /** A ciphertext blob and the key version that made it. */
@@ -132,6 +134,7 @@ export function parseKeyMetadata(result: Params): KeyMetadata {
       if (typeof a !== 'string') throw bad('aliases');
       return a;
     }),
+    releasePolicy: nullable(m['releasePolicy'] ?? null, () => str(m, 'releasePolicy')),
   };
 }
 

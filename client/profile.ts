@@ -2,6 +2,7 @@
  * The client profile (design §5): where the service is and what to trust about it. `ekms start` writes it into
  * its data dir; client commands read it from `--profile FILE`, `$EKMS_PROFILE`, or `./.ekms/profile.json`.
  */
+import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { ConfigError } from '../shared/errors.js';
@@ -90,4 +91,30 @@ export function loadProfile(explicit?: string): { profile: Profile; path: string
     throw new ConfigError('PROFILE_INVALID', `${path} is not valid JSON`);
   }
   return { profile: parseProfile(doc, path), path, dir: dirname(path) };
+}
+
+/**
+ * What `connect` needs from a profile: the enclave trust, and the admin principal's key when its file is readable
+ * (the CLI then authenticates as the admin).
+ * @throws ConfigError PROFILE_INVALID when the key file exists but is not an Ed25519 private key
+ */
+export function profileConnectOptions(
+  profile: Profile,
+  dir: string,
+): { trust: Profile['trust']; principal?: { publicKey: Uint8Array; privateKey: KeyObject } } {
+  const keyPath = resolve(dir, profile.admin.keyFile);
+  let pem: string;
+  try {
+    pem = readFileSync(keyPath, 'utf8');
+  } catch {
+    return { trust: profile.trust };
+  }
+  try {
+    const privateKey = createPrivateKey(pem);
+    if (privateKey.asymmetricKeyType !== 'ed25519') throw new Error('not Ed25519');
+    const publicKey = new Uint8Array(createPublicKey(privateKey).export({ type: 'spki', format: 'der' }));
+    return { trust: profile.trust, principal: { publicKey, privateKey } };
+  } catch (cause) {
+    throw new ConfigError('PROFILE_INVALID', `${keyPath} is not an Ed25519 private key`, { cause });
+  }
 }

@@ -6,12 +6,16 @@
  * fail with the retriable code the host gave (ENCLAVE_UNAVAILABLE), and the next request opens a new connection.
  */
 
+import { createHash, type KeyObject, sign } from 'node:crypto';
 import type { Transform } from 'node:stream';
+import type { Claims } from '../attestation/claims.js';
 import { scanCbor } from '../shared/cbor.js';
 import { type EncryptionContextInput, normalizeContext } from '../shared/encryption-context.js';
-import { type EkmsError, fromWireError, ProtocolError, TransportError } from '../shared/errors.js';
+import { ConfigError, EkmsError, fromWireError, ProtocolError, TransportError } from '../shared/errors.js';
 import { LIMITS } from '../shared/limits.js';
 import { decodeResponse, encodeRequest, type Params } from '../shared/messages.js';
+import { clientAuthContent, type EvidenceBundle, workloadBinding } from '../shared/session.js';
+import { SessionError } from '../shared/session-errors.js';
 import { createDecryptStream, createEncryptStream } from './envelope-stream.js';
 import {
   type AliasListPage,
@@ -29,7 +33,20 @@ import {
   parseReEncrypt,
   type ReEncryptResult,
 } from './kms-types.js';
+import { type ClientSession, type EnclaveTrust, startClientHandshake } from './session.js';
 import { type ClientTransport, openTransport } from './transport.js';
+
+export { openRelease, type Release } from './release.js';
+export type { EnclaveTrust } from './session.js';
+
+import { parseRelease, type Release } from './release.js';
+
+/** Who a client authenticated as (the `authenticate` result). */
+export interface AuthenticatedIdentity {
+  readonly principal: string;
+  readonly admin: boolean;
+  readonly workload: { type: string; measurement: string; debug: boolean; simulated: boolean } | null;
+}
 
 export type * from './kms-types.js';
 
@@ -40,6 +57,8 @@ export interface CreateKeyInput {
   /** Turns on automatic rotation with this period. */
   readonly rotationPeriodDays?: number;
   readonly aliasName?: string;
+  /** Attestation policy (JSON text) that a workload's claims must satisfy for releases (docs/protocol.md §6). */
+  readonly releasePolicy?: string;
 }
 
 export interface DataKeyOptions {
@@ -77,10 +96,35 @@ function dataKeyParams(keyId: string, options: DataKeyOptions): Params {
 }
 
 export interface ConnectOptions {
+  /**
+   * What to trust about the enclave (required): every connection is an attested session, checked against this
+   * before any request is sent (docs/protocol.md §5).
+   */
+  readonly trust?: EnclaveTrust;
+  /** Authenticate as a registered principal: its Ed25519 key (SPKI DER public key and private key object). */
+  readonly principal?: PrincipalCredentials;
+  /** Authenticate as an attested workload: its evidence source and X-Wing recipient public key. */
+  readonly workload?: WorkloadCredentials;
   /** Per-request timeout (default 10 s). */
   readonly timeoutMs?: number;
-  /** Connection establishment timeout (default 5 s). */
+  /** Connection establishment timeout, handshake included (default 5 s). */
   readonly connectTimeoutMs?: number;
+}
+
+export interface PrincipalCredentials {
+  /** SPKI DER of the Ed25519 public key. */
+  readonly publicKey: Uint8Array;
+  readonly privateKey: KeyObject;
+}
+
+export interface WorkloadCredentials {
+  /** The X-Wing public key (1216 bytes) released keys are wrapped to; the workload keeps the secret key. */
+  readonly recipientPublicKey: Uint8Array;
+  /**
+   * Produces evidence whose user_data (Nitro) / REPORT_DATA (SEV-SNP) is exactly `binding` (64 bytes:
+   * SHA-256(recipient) ‖ SHA-256(session)); on real hardware: /dev/nsm or the configfs-tsm report interface.
+   */
+  evidence(binding: Uint8Array): Promise<EvidenceBundle>;
 }
 
 export interface RequestOptions {
@@ -99,19 +143,50 @@ class Connection {
   closed = false;
   /** A retriable error the host announced with `id: null` just before closing. */
   notice: EkmsError | undefined;
+  /** The attested session, once established; before that, the handshake waits for the ServerHello. */
+  session: ClientSession | undefined;
+  onHandshakeFrame: ((frame: Uint8Array) => void) | undefined;
+  onHandshakeClose: ((reason: EkmsError) => void) | undefined;
+
+  /** Seals a request into the session. */
+  send(frame: Uint8Array): void {
+    if (this.session === undefined) throw new TransportError('CONNECTION_CLOSED', 'no session');
+    this.transport!.send(this.session.send.seal(frame));
+  }
 
   onFrame(frame: Uint8Array): void {
+    if (this.session === undefined) {
+      this.onHandshakeFrame?.(frame);
+      return;
+    }
+    let plaintext: Uint8Array;
+    try {
+      plaintext = this.session.receive.open(frame);
+    } catch (err) {
+      // Not a record of this session: either the host's own closing notice (plaintext, id null, retriable — the
+      // host may always end a connection), or tampering, which ends the session with SESSION_RECORD_INVALID.
+      const notice = hostNotice(frame);
+      if (notice !== undefined) {
+        this.notice = notice;
+        this.onClose(notice);
+      } else {
+        this.onClose(err as EkmsError);
+      }
+      this.transport?.close();
+      return;
+    }
     let res: ReturnType<typeof decodeResponse>;
     try {
-      res = decodeResponse(frame);
+      res = decodeResponse(plaintext);
     } catch {
       // A response we cannot read cannot be matched to a request; the requests time out.
       return;
     }
     if (res.id === null) {
-      // A retriable error without an id is the host's closing notice: this connection is over. Fail what is in
-      // flight now, so the next request opens a fresh connection instead of racing the close.
-      if (!res.ok && res.error.retriable) {
+      // Inside the session an id-null error comes from the enclave itself: SESSION_RECORD_INVALID means it saw a
+      // tampered, dropped or replayed record and ends the session; a retriable one ends the connection too. Fail
+      // what is in flight now, so the next request opens a fresh connection instead of racing the close.
+      if (!res.ok && (res.error.retriable || res.error.code === 'SESSION_RECORD_INVALID')) {
         this.notice = fromWireError(res.error);
         this.onClose(this.notice);
         this.transport?.close();
@@ -127,8 +202,10 @@ class Connection {
   }
 
   onClose(reason: EkmsError): void {
+    this.onHandshakeClose?.(reason);
     if (this.closed) return;
     this.closed = true;
+    this.session?.destroy();
     const err = this.notice ?? reason;
     for (const p of this.pending.values()) {
       clearTimeout(p.timer);
@@ -136,6 +213,58 @@ class Connection {
     }
     this.pending.clear();
   }
+}
+
+/** The host's closing notice: a plaintext error response with id null and a retriable code. */
+function hostNotice(frame: Uint8Array): EkmsError | undefined {
+  try {
+    const res = decodeResponse(frame);
+    if (res.id === null && !res.ok && res.error.retriable) return fromWireError(res.error);
+  } catch {
+    // not a plaintext response
+  }
+  return undefined;
+}
+
+/**
+ * Runs the handshake on a fresh connection: sends the ClientHello, waits for the ServerHello (or the enclave's
+ * plaintext refusal), verifies it against `trust`, and installs the session.
+ */
+function handshake(conn: Connection, trust: EnclaveTrust, timeoutMs: number): Promise<void> {
+  const hs = startClientHandshake(trust);
+  return new Promise<void>((resolve, reject) => {
+    const done = (err?: EkmsError): void => {
+      clearTimeout(timer);
+      conn.onHandshakeFrame = undefined;
+      conn.onHandshakeClose = undefined;
+      if (err === undefined) resolve();
+      else {
+        hs.abort();
+        reject(err);
+      }
+    };
+    const timer = setTimeout(
+      () => done(new TransportError('CONNECTION_FAILED', `no handshake answer within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    conn.onHandshakeClose = (reason) => done(reason);
+    conn.onHandshakeFrame = (frame) => {
+      // A plaintext error answer (the enclave refused the ClientHello, or the host's notice).
+      try {
+        const res = decodeResponse(frame);
+        if (!res.ok) return done(fromWireError(res.error));
+      } catch {
+        // not a response: a ServerHello
+      }
+      try {
+        conn.session = hs.finish(frame);
+        done();
+      } catch (err) {
+        done(err instanceof EkmsError ? err : new SessionError('SESSION_HANDSHAKE_INVALID', String(err)));
+      }
+    };
+    conn.transport!.send(hs.clientHello);
+  });
 }
 
 function userClosed(): TransportError {
@@ -147,6 +276,8 @@ export class EkmsClient {
   private connecting: Promise<Connection> | undefined;
   private nextId = 1;
   private closedByUser = false;
+  /** The connection being opened (transport or handshake in progress), so that close() can abort it. */
+  private opening: Connection | undefined;
 
   constructor(
     readonly endpoint: string,
@@ -162,13 +293,22 @@ export class EkmsClient {
     if (this.closedByUser) throw userClosed();
     if (this.conn && !this.conn.closed) return this.conn;
     if (!this.connecting) {
+      const trust = this.opts.trust;
+      /* Precondition: a client never talks to an enclave it has not verified (no trust, no connection). */
+      if (trust === undefined) {
+        throw new ConfigError(
+          'CONFIG_INVALID',
+          "connect needs options.trust (the profile's trust): the enclave must be attested",
+        );
+      }
       const conn = new Connection();
+      this.opening = conn;
       this.connecting = openTransport(
         this.endpoint,
         { onFrame: (f) => conn.onFrame(f), onClose: (r) => conn.onClose(r) },
         this.opts.connectTimeoutMs ?? 5_000,
       )
-        .then((t) => {
+        .then(async (t) => {
           conn.transport = t;
           if (this.closedByUser) {
             // close() was called while we were connecting: do not leave this connection open behind the caller.
@@ -176,11 +316,24 @@ export class EkmsClient {
             conn.onClose(userClosed());
             throw userClosed();
           }
-          this.conn = conn;
+          try {
+            await handshake(conn, trust, this.opts.connectTimeoutMs ?? 5_000);
+            // Authenticated before anyone else may use the connection: no request goes out as anonymous.
+            await this.authenticate(conn);
+            /* Precondition: close() during the handshake wins; the connection is not used. */
+            if (this.closedByUser || conn.closed) throw userClosed();
+            this.conn = conn;
+          } catch (err) {
+            if (this.conn === conn) this.conn = undefined;
+            t.close();
+            conn.onClose(err as EkmsError);
+            throw err;
+          }
           return conn;
         })
         .finally(() => {
           this.connecting = undefined;
+          if (this.opening === conn) this.opening = undefined;
         });
     }
     return this.connecting;
@@ -193,7 +346,51 @@ export class EkmsClient {
    *   when the request cannot be encoded within the protocol's bounds (too large, tags, non-text keys…).
    */
   async request(op: string, params: Params = {}, options: RequestOptions = {}): Promise<Params> {
-    const conn = await this.connection();
+    return this.requestOn(await this.connection(), op, params, options);
+  }
+
+  /** The session's proof of who we are (principal signature and/or workload evidence), sent once per session. */
+  private async authenticate(conn: Connection): Promise<void> {
+    const { principal, workload } = this.opts;
+    if (principal === undefined && workload === undefined) return;
+    const binder = conn.session!.binder;
+    const params: Record<string, unknown> = {};
+    if (principal !== undefined) {
+      params['publicKey'] = principal.publicKey;
+      params['signature'] = new Uint8Array(sign(null, clientAuthContent(binder), principal.privateKey));
+    }
+    if (workload !== undefined) {
+      const digest = createHash('sha256').update(workload.recipientPublicKey).digest();
+      const evidence = await workload.evidence(workloadBinding(digest, binder));
+      params['evidence'] = {
+        type: evidence.type,
+        document: evidence.document,
+        certificates: [...evidence.certificates],
+      };
+      params['recipient'] = workload.recipientPublicKey;
+    }
+    const r = await this.requestOn(conn, 'authenticate', params);
+    this.identity = {
+      principal: String(r['principal']),
+      admin: r['admin'] === true,
+      workload: (r['workload'] as AuthenticatedIdentity['workload']) ?? null,
+    };
+  }
+
+  /** Who this client authenticated as in its current session (null before, or without credentials). */
+  identity: AuthenticatedIdentity | null = null;
+
+  /** The enclave's verified attestation claims of the current session. */
+  get enclaveClaims(): Claims | undefined {
+    return this.conn?.session?.claims;
+  }
+
+  private requestOn(
+    conn: Connection,
+    op: string,
+    params: Params,
+    options: RequestOptions = {},
+  ): Promise<Params> {
     if (conn.pending.size >= LIMITS.maxInFlightPerConnection) {
       throw new TransportError(
         'TOO_MANY_IN_FLIGHT',
@@ -224,7 +421,15 @@ export class EkmsClient {
         reject(new TransportError('REQUEST_TIMEOUT', `${op} got no response within ${timeoutMs} ms`));
       }, timeoutMs);
       conn.pending.set(id, { resolve, reject, timer });
-      conn.transport!.send(frame);
+      try {
+        conn.send(frame);
+      } catch (err) {
+        clearTimeout(timer);
+        conn.pending.delete(id);
+        reject(err as EkmsError);
+      } finally {
+        frame.fill(0);
+      }
     });
   }
 
@@ -424,6 +629,41 @@ export class EkmsClient {
     });
   }
 
+  // ------------------------------------------------------------------------------------ attestation-gated release
+  // These need a session authenticated with workload evidence (ConnectOptions.workload); results are opened with
+  // `openRelease` (client/release.ts) using the workload's X-Wing secret key.
+
+  /** Sets (or with null removes) a key's release policy (attestation policy JSON text). */
+  async putKeyReleasePolicy(keyId: string, releasePolicy: string | null): Promise<KeyMetadata> {
+    return parseKeyMetadata(await this.request('putKeyReleasePolicy', { keyId, releasePolicy }));
+  }
+
+  /** A version (default current) of the key itself, wrapped to this session's attested recipient key. */
+  async releaseKey(keyId: string, keyVersion?: number): Promise<Release> {
+    return parseRelease(await this.request('releaseKey', defined({ keyId, keyVersion })));
+  }
+
+  /** A new data key: the ciphertext blob, and the plaintext key only wrapped to the attested recipient key. */
+  async generateDataKeyForRecipient(keyId: string, options: DataKeyOptions = {}): Promise<Release> {
+    return parseRelease(
+      await this.request('generateDataKey', { ...dataKeyParams(keyId, options), recipient: true }),
+    );
+  }
+
+  /** Decrypts a ciphertext blob; the plaintext comes back only wrapped to the attested recipient key. */
+  async decryptForRecipient(
+    ciphertextBlob: Uint8Array,
+    encryptionContext: EncryptionContextInput = {},
+    keyId?: string,
+  ): Promise<Release> {
+    return parseRelease(
+      await this.request(
+        'decrypt',
+        defined({ ciphertextBlob, encryptionContext: contextMap(encryptionContext), keyId, recipient: true }),
+      ),
+    );
+  }
+
   /** Closes the connection; requests in flight fail at once with CONNECTION_CLOSED. */
   close(): void {
     this.closedByUser = true;
@@ -431,6 +671,9 @@ export class EkmsClient {
     // (e.g. holding the connection while the enclave restarts) would otherwise delay it until the timeouts.
     this.conn?.onClose(userClosed());
     this.conn?.transport?.close();
+    // A connection still in its handshake: fail the handshake now (its waiters see CONNECTION_CLOSED).
+    this.opening?.onClose(userClosed());
+    this.opening?.transport?.close();
   }
 }
 

@@ -21,7 +21,9 @@ import { createAttestor } from './attestor/attestor.js';
 import { Keystore } from './keystore/keystore.js';
 import { loadSimulationRootKey } from './keystore/root-key.js';
 import { adminOnly } from './kms/authorizer.js';
+import { PrincipalRegistry } from './principals.js';
 import { startEnclaveServer } from './server.js';
+import { EnclaveIdentity } from './session.js';
 import { StorageClient } from './storage/storage-client.js';
 
 /** How often due deletions and rotations are applied (they are also applied whenever a key is touched). */
@@ -55,6 +57,8 @@ async function main(): Promise<void> {
       attestor: { type: 'string', default: 'sim-nitro' },
       'log-level': { type: 'string', default: 'info' },
       'exit-with-parent': { type: 'boolean', default: false },
+      'sim-ca': { type: 'string' },
+      'admin-key': { type: 'string' },
     },
     strict: true,
   });
@@ -71,7 +75,12 @@ async function main(): Promise<void> {
     throw new EkmsError('USAGE_ERROR', '--listen unix:PATH or vsock:CID:PORT is required');
   const address = parseEndpointAddress(values.listen);
   const bundlePath = fileURLToPath(import.meta.url);
-  const attestor = createAttestor(values.attestor ?? 'sim-nitro', bundlePath);
+  const attestor = createAttestor(values.attestor ?? 'sim-nitro', bundlePath, values['sim-ca']);
+  const adminKeyHex = values['admin-key'];
+  if (adminKeyHex !== undefined && !/^([0-9a-f]{2})+$/.test(adminKeyHex)) {
+    throw new EkmsError('USAGE_ERROR', '--admin-key takes the admin public key as SPKI DER in lowercase hex');
+  }
+  const adminKey = adminKeyHex === undefined ? undefined : new Uint8Array(Buffer.from(adminKeyHex, 'hex'));
 
   let socketPath: string;
   if (address.kind === 'unix') {
@@ -93,6 +102,7 @@ async function main(): Promise<void> {
   const now = (): number => Date.now();
   let keystore: Keystore | undefined;
   let storage: StorageClient | undefined;
+  let principals = new PrincipalRegistry([]);
   if (values.storage !== undefined) {
     const storageAddress = parseEndpointAddress(values.storage);
     if (storageAddress.kind !== 'unix') {
@@ -120,6 +130,7 @@ async function main(): Promise<void> {
     );
     try {
       keystore = await Keystore.open({ storage, rootKey: root.key, now, logger });
+      principals = await PrincipalRegistry.load({ storage, rootKey: root.key, admin: adminKey, logger });
     } finally {
       root.key.fill(0);
     }
@@ -129,6 +140,10 @@ async function main(): Promise<void> {
   }
   rmSync(socketPath, { force: true });
   const startedAt = Date.now();
+  // The per-boot identity: generated here, never stored; the first evidence is made now so a broken attestor
+  // fails the start-up rather than the first handshake.
+  const identity = new EnclaveIdentity(attestor, now);
+  await identity.evidence();
   const server = await startEnclaveServer({
     socketPath,
     logger,
@@ -138,6 +153,8 @@ async function main(): Promise<void> {
       startedAt,
       keystore,
       authorizer: adminOnly,
+      identity,
+      principals,
       rootKeySource: keystore === undefined ? null : 'insecure-simulation',
     },
   });

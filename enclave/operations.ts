@@ -9,9 +9,12 @@ import type { Params } from '../shared/messages.js';
 import { StoreError } from '../shared/store-errors.js';
 import { VERSION } from '../shared/version.js';
 import type { Attestor } from './attestor/attestor.js';
+import { type AttestedWorkload, authenticate } from './authenticate.js';
 import type { Keystore } from './keystore/keystore.js';
 import type { Authorizer, Principal } from './kms/authorizer.js';
 import { KMS_OPERATIONS } from './kms/operations.js';
+import type { PrincipalRegistry } from './principals.js';
+import type { EnclaveIdentity } from './session.js';
 
 /** What the enclave process provides to every operation. */
 export interface OperationContext {
@@ -24,14 +27,34 @@ export interface OperationContext {
   readonly authorizer: Authorizer;
   /** Where the root key came from (`insecure-simulation` until custodian shares exist), or null without one. */
   readonly rootKeySource: string | null;
+  /** The per-boot identity (signs handshakes and release statements). */
+  readonly identity: EnclaveIdentity;
+  readonly principals: PrincipalRegistry;
 }
 
-/** The caller of one connection (see kms/authorizer.ts for how it is established). */
+/**
+ * The caller of one connection: anonymous until `authenticate` succeeds inside the attested session (a registered
+ * principal's signature over the session binder, and/or a workload's evidence bound to the binder).
+ */
 export interface Caller {
-  readonly principal: Principal;
+  principal: Principal;
+  /** The session binder (shared/session.ts); undefined only for the in-process tests that bypass sessions. */
+  binder: Uint8Array | undefined;
+  /** The attested workload of this session, once its evidence verified. */
+  workload: AttestedWorkload | undefined;
 }
 
-export type Operation = (params: Params, ctx: OperationContext, caller: Caller) => Params | Promise<Params>;
+/** Per request: the digest of the exact request bytes (bound into released keys' HPKE info). */
+export interface RequestInfo {
+  readonly digest: Uint8Array;
+}
+
+export type Operation = (
+  params: Params,
+  ctx: OperationContext,
+  caller: Caller,
+  request: RequestInfo,
+) => Params | Promise<Params>;
 
 function checkKeys(params: Params, allowed: readonly string[]): void {
   for (const k of Object.keys(params)) {
@@ -82,7 +105,7 @@ const generateRandom: Operation = (params) => {
 function kms(name: string): Operation {
   const op = KMS_OPERATIONS[name];
   if (op === undefined) throw new Error(`no key service operation ${name}`);
-  return (params, ctx, caller) => {
+  return (params, ctx, caller, request) => {
     /* Precondition: key operations need the keystore, which needs the storage channel. */
     if (ctx.keystore === undefined) {
       throw new StoreError(
@@ -90,7 +113,15 @@ function kms(name: string): Operation {
         'this enclave runs without a storage channel: no key operations',
       );
     }
-    return op(params, { keystore: ctx.keystore, authorizer: ctx.authorizer, principal: caller.principal });
+    return op(params, {
+      keystore: ctx.keystore,
+      authorizer: ctx.authorizer,
+      principal: caller.principal,
+      workload: caller.workload,
+      identity: ctx.identity,
+      now: ctx.now,
+      requestDigest: request.digest,
+    });
   };
 }
 
@@ -98,5 +129,6 @@ export const OPERATIONS: Readonly<Record<string, Operation>> = Object.freeze({
   health,
   describe,
   generateRandom,
+  authenticate,
   ...Object.fromEntries(Object.keys(KMS_OPERATIONS).map((name) => [name, kms(name)])),
 });

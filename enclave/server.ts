@@ -6,6 +6,8 @@
  * sync); a frame whose header announces more than the limit cannot be skipped safely, so it is answered and
  * the connection ends. Reading pauses while the socket's write buffer is full (backpressure).
  */
+
+import { createHash } from 'node:crypto';
 import net from 'node:net';
 import type { Logger } from 'pino';
 import { decodeCbor } from '../shared/cbor.js';
@@ -13,8 +15,10 @@ import { EkmsError, ProtocolError, TransportError } from '../shared/errors.js';
 import { encodeStreamFrame, StreamFrameDecoder } from '../shared/frame.js';
 import { LIMITS } from '../shared/limits.js';
 import { encodeError, encodeOk, parseRequest, peekRequestId } from '../shared/messages.js';
-import { DEFAULT_ADMIN } from './kms/authorizer.js';
+import { SessionError } from '../shared/session-errors.js';
+import { ANONYMOUS } from './kms/authorizer.js';
 import { type Caller, OPERATIONS, type OperationContext } from './operations.js';
+import { acceptSession, type ServerSession } from './session.js';
 
 export interface EnclaveServerOptions {
   readonly socketPath: string;
@@ -39,28 +43,67 @@ function wipeSecrets(result: Readonly<Record<string, unknown>>): void {
   }
 }
 
+/**
+ * Operations answered before a session exists (plaintext, readable by the host): liveness and the public facts
+ * of `describe`. Everything else needs the attested session (SESSION_REQUIRED): key material, plaintext and even
+ * random bytes (which callers use as keys) travel only inside it.
+ */
+const PRE_SESSION_OPERATIONS: ReadonlySet<string> = new Set(['health', 'describe']);
+
+function isClientHello(decoded: unknown): boolean {
+  return (
+    typeof decoded === 'object' &&
+    decoded !== null &&
+    (decoded as Record<string, unknown>)['t'] === 'client-hello'
+  );
+}
+
 function serveConnection(socket: net.Socket, opts: EnclaveServerOptions): void {
   const log = opts.logger.child({ conn: nextConnectionId++ });
   const decoder = new StreamFrameDecoder();
   const inFlight = new Set<number>();
   let closed = false;
-  // Until the attested session authenticates callers (issue 5), every connection acts as the admin.
-  const caller: Caller = { principal: DEFAULT_ADMIN };
+  /** The attested session, once the handshake completed; `handshake` while it runs (frames wait behind it). */
+  let session: ServerSession | undefined;
+  let handshake: Promise<void> | undefined;
+  const caller: Caller = { principal: ANONYMOUS, binder: undefined, workload: undefined };
 
-  const send = (body: Uint8Array): void => {
+  const write = (body: Uint8Array): void => {
     if (closed) return;
     if (!socket.write(encodeStreamFrame(body))) socket.pause();
   };
+  /** Sends a response: sealed inside the session (the plaintext body is zeroed after sealing), else as is. */
+  const send = (body: Uint8Array): void => {
+    if (closed) return;
+    if (session === undefined) {
+      write(body);
+      return;
+    }
+    try {
+      write(session.send.seal(body));
+    } catch (err) {
+      log.warn({ code: (err as EkmsError).code }, 'cannot seal a record; closing');
+      end();
+    } finally {
+      body.fill(0);
+    }
+  };
+  const end = (): void => {
+    closed = true;
+    socket.end();
+  };
   socket.on('drain', () => socket.resume());
 
-  const handle = async (frame: Uint8Array): Promise<void> => {
-    let decoded: unknown;
-    try {
-      decoded = decodeCbor(frame);
-    } catch (err) {
-      log.warn({ code: (err as EkmsError).code, bytes: frame.length }, 'undecodable frame');
-      send(encodeError(null, err));
-      return;
+  const handle = async (frame: Uint8Array, decodedAlready?: unknown): Promise<void> => {
+    let decoded: unknown = decodedAlready;
+    if (decoded === undefined) {
+      try {
+        decoded = decodeCbor(frame);
+      } catch (err) {
+        log.warn({ code: (err as EkmsError).code, bytes: frame.length }, 'undecodable frame');
+        send(encodeError(null, err));
+        return;
+      }
     }
     let id: number | null = peekRequestId(decoded);
     try {
@@ -78,9 +121,17 @@ function serveConnection(socket: net.Socket, opts: EnclaveServerOptions): void {
       }
       const op = Object.hasOwn(OPERATIONS, req.op) ? OPERATIONS[req.op] : undefined;
       if (op === undefined) throw new ProtocolError('OPERATION_UNKNOWN', `unknown operation "${req.op}"`);
+      /* Precondition: outside a session only liveness and public facts are answered. */
+      if (session === undefined && !PRE_SESSION_OPERATIONS.has(req.op)) {
+        throw new SessionError(
+          'SESSION_REQUIRED',
+          `${req.op} needs an attested session (docs/protocol.md §5)`,
+        );
+      }
       inFlight.add(req.id);
       try {
-        const result = await op(req.params, opts.context, caller);
+        const digest = new Uint8Array(createHash('sha256').update(frame).digest());
+        const result = await op(req.params, opts.context, caller, { digest });
         send(encodeOk(req.id, result));
         wipeSecrets(result);
         log.debug({ op: req.op, id: req.id }, 'ok');
@@ -94,6 +145,54 @@ function serveConnection(socket: net.Socket, opts: EnclaveServerOptions): void {
     }
   };
 
+  /** Runs the handshake for a ClientHello; on failure answers in plaintext and ends the connection. */
+  const startSession = async (hello: Uint8Array): Promise<void> => {
+    try {
+      const { reply, session: s } = await acceptSession(opts.context.identity, hello);
+      if (closed) return s.destroy();
+      write(reply);
+      session = s;
+      caller.binder = s.binder;
+      log.debug({ suite: s.suite }, 'session established');
+    } catch (err) {
+      log.info({ code: (err as EkmsError).code }, 'handshake refused');
+      write(encodeError(null, err));
+      end();
+    }
+  };
+
+  const onFrame = (frame: Uint8Array): void => {
+    if (session !== undefined) {
+      let plaintext: Uint8Array;
+      try {
+        plaintext = session.receive.open(frame);
+      } catch (err) {
+        log.warn(
+          { code: (err as EkmsError).code, seq: session.receive.sequence },
+          'record refused; ending the session',
+        );
+        send(encodeError(null, err));
+        end();
+        return;
+      }
+      void handle(plaintext).finally(() => plaintext.fill(0));
+      return;
+    }
+    let decoded: unknown;
+    try {
+      decoded = decodeCbor(frame);
+    } catch (err) {
+      log.warn({ code: (err as EkmsError).code, bytes: frame.length }, 'undecodable frame');
+      write(encodeError(null, err));
+      return;
+    }
+    if (isClientHello(decoded)) {
+      handshake = startSession(frame);
+      return;
+    }
+    void handle(frame, decoded);
+  };
+
   socket.on('data', (chunk: Buffer) => {
     let frames: Uint8Array[];
     try {
@@ -101,11 +200,20 @@ function serveConnection(socket: net.Socket, opts: EnclaveServerOptions): void {
     } catch (err) {
       log.warn({ code: (err as EkmsError).code }, 'frame stream broken; closing');
       send(encodeError(null, err));
-      closed = true;
-      socket.end();
+      end();
       return;
     }
-    for (const f of frames) void handle(f);
+    for (const f of frames) {
+      // Frames behind a running handshake wait for it, in order (they are records under its keys).
+      if (handshake !== undefined && session === undefined && !closed) {
+        const prior = handshake;
+        handshake = prior.then(() => {
+          if (!closed) onFrame(f);
+        });
+      } else {
+        onFrame(f);
+      }
+    }
   });
   socket.on('end', () => {
     try {
@@ -113,12 +221,12 @@ function serveConnection(socket: net.Socket, opts: EnclaveServerOptions): void {
     } catch (err) {
       log.info({ code: (err as EkmsError).code }, 'peer truncated a frame');
     }
-    closed = true;
-    socket.end();
+    end();
   });
   socket.on('error', (err) => log.info({ err: err.message }, 'connection error'));
   socket.on('close', () => {
     closed = true;
+    session?.destroy();
   });
 }
 

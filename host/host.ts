@@ -13,6 +13,7 @@ import { ConfigError, type EkmsError, TransportError } from '../shared/errors.js
 import { LIMITS } from '../shared/limits.js';
 import { BlobStore } from './blob-store.js';
 import { type ClientChannel, connectUnix, type RelayCounters, relayToEnclave } from './relay.js';
+import { ensureSimulatedCa } from './simulated-ca.js';
 import { type StorageServer, startStorageServer } from './storage-server.js';
 import { type EnclaveReadyInfo, EnclaveSupervisor } from './supervisor.js';
 import { streamChannel } from './transports/stream.js';
@@ -35,6 +36,22 @@ export interface HostOptions {
   readonly enclaveWaitMs?: number;
   readonly enclaveLogLevel?: string;
   readonly initialBackoffMs?: number;
+  /**
+   * The simulated attestor's CA file (JSON; sim-nitro / sim-sev-snp). Default: a fresh CA in the run directory,
+   * which lives as long as the host (tests). `ekms start` keeps one in its data dir.
+   */
+  readonly simulatedCaFile?: string;
+  /** The first admin's Ed25519 public key (SPKI DER), pinned by the enclave on its first start. */
+  readonly adminPublicKey?: Uint8Array;
+}
+
+/** What a client needs to trust this host's enclave (the profile's `trust`). */
+export interface EnclaveTrust {
+  /** Expected measurement (SHA-384 hex). */
+  readonly measurement: string;
+  /** Extra roots (PEM): the simulated CA's root when simulated. */
+  readonly roots: readonly string[];
+  readonly allowSimulated: boolean;
 }
 
 export interface HostStats extends RelayCounters {
@@ -49,6 +66,8 @@ export interface Host {
   readonly endpoint: string;
   readonly enclave: EnclaveReadyInfo;
   readonly supervisor: EnclaveSupervisor;
+  /** The trust a client needs for this enclave (measurement as launched, simulated root when simulated). */
+  readonly trust: EnclaveTrust;
   stats(): HostStats;
   close(): Promise<void>;
 }
@@ -108,7 +127,23 @@ export async function startHost(opts: HostOptions): Promise<Host> {
     rmSync(runDir, { recursive: true, force: true });
     throw err;
   }
+  let simulatedRoot: string | null = null;
+  const extraArgs: string[] = [];
+  if (opts.attestor === 'sim-nitro' || opts.attestor === 'sim-sev-snp') {
+    try {
+      const ca = await ensureSimulatedCa(opts.attestor, opts.simulatedCaFile ?? join(runDir, 'sim-ca.json'));
+      simulatedRoot = ca.root;
+      extraArgs.push('--sim-ca', ca.file);
+    } catch (err) {
+      await storage.close();
+      rmSync(runDir, { recursive: true, force: true });
+      throw err;
+    }
+  }
+  if (opts.adminPublicKey !== undefined)
+    extraArgs.push('--admin-key', Buffer.from(opts.adminPublicKey).toString('hex'));
   const supervisor = new EnclaveSupervisor({
+    extraArgs,
     entry: opts.enclaveEntry,
     listen: `unix:${enclaveSocket}`,
     storage: `unix:${storageSocket}`,
@@ -261,10 +296,16 @@ export async function startHost(opts: HostOptions): Promise<Host> {
     log.info('host stopped');
   };
 
+  const trust: EnclaveTrust = {
+    measurement: enclave.measurement,
+    roots: simulatedRoot === null ? [] : [simulatedRoot],
+    allowSimulated: simulatedRoot !== null,
+  };
   return {
     endpoint,
     enclave,
     supervisor,
+    trust,
     stats: () => ({
       ...counters,
       connections,

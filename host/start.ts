@@ -79,6 +79,8 @@ export async function runStart(opts: StartOptions): Promise<Host> {
     attestor: opts.attestor,
     logger,
     stateDir: join(dataDir, 'state'),
+    simulatedCaFile: join(dataDir, 'sim-ca.json'),
+    adminPublicKey: new Uint8Array(Buffer.from(admin.publicKey, 'hex')),
     ...(opts.logLevel ? { enclaveLogLevel: opts.logLevel } : {}),
   });
   if (host.enclave.measurement !== expected) {
@@ -92,7 +94,9 @@ export async function runStart(opts: StartOptions): Promise<Host> {
     version: 1,
     endpoint: host.endpoint,
     attestor: opts.attestor,
-    trust: { measurement: expected, roots: [] as string[], allowSimulated: opts.attestor.startsWith('sim-') },
+    // Clients trust the enclave through its evidence: the measurement the operator launched, and (simulation
+    // only) the simulated CA's root, marked as allowed explicitly.
+    trust: { measurement: expected, roots: [...host.trust.roots], allowSimulated: host.trust.allowSimulated },
     admin: { name: 'admin', publicKey: admin.publicKey, keyFile: admin.keyFile },
   };
   const profilePath = join(dataDir, 'profile.json');

@@ -24,6 +24,8 @@ export interface SupervisorOptions {
   readonly stableAfterMs?: number;
   readonly readyTimeoutMs?: number;
   readonly logLevel?: string;
+  /** More arguments for the enclave (e.g. --sim-ca FILE, --admin-key HEX). */
+  readonly extraArgs?: readonly string[];
 }
 
 /** What the enclave announced in its ready line. */
@@ -167,6 +169,7 @@ export class EnclaveSupervisor extends EventEmitter {
     ];
     if (this.opts.storage) args.push('--storage', this.opts.storage);
     if (this.opts.logLevel) args.push('--log-level', this.opts.logLevel);
+    if (this.opts.extraArgs) args.push(...this.opts.extraArgs);
     const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'inherit'] });
     this.child = child;
     // Pipe errors must not become uncaught exceptions in the host; the child's exit is what counts.

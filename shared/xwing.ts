@@ -272,7 +272,7 @@ export function xwingEncapsulate(
     ek = generateKeyPairSync('x25519').privateKey;
   } else {
     requireBytes(options.testOnlyEseed, XWING.eseedBytes, 'testOnlyEseed', 'CRYPTO_PARAMETER_INVALID');
-    m = options.testOnlyEseed.slice(0, 32);
+    m = Uint8Array.from(options.testOnlyEseed.subarray(0, 32)); // a copy even for a Buffer (whose slice is a view)
     ek = x25519PrivateKey(options.testOnlyEseed.subarray(32, 64));
   }
   const pkM = publicKey.subarray(0, MLKEM_PUBLIC_KEY_BYTES);

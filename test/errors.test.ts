@@ -9,6 +9,7 @@ import '../attestation/errors.js';
 import '../shared/store-errors.js';
 import '../shared/crypto-errors.js';
 import '../shared/kms-errors.js';
+import '../shared/session-errors.js';
 import { EkmsError, registeredErrorCodes, toWireError } from '../shared/errors.js';
 
 const doc = readFileSync(resolve(import.meta.dirname, '../docs/errors.md'), 'utf8');

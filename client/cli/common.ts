@@ -7,7 +7,7 @@ import { open } from 'node:fs/promises';
 import type { Command } from 'commander';
 import type { EncryptionContext } from '../../shared/encryption-context.js';
 import { ConfigError, EkmsError, TransportError } from '../../shared/errors.js';
-import { loadProfile } from '../profile.js';
+import { loadProfile, profileConnectOptions } from '../profile.js';
 import { connect, type EkmsClient } from '../sdk.js';
 
 /** Options every client command takes. */
@@ -136,8 +136,12 @@ export async function readBounded(path: string, max: number, tooLarge: () => Err
  */
 export async function withClient<T>(o: ClientOptions, fn: (client: EkmsClient) => Promise<T>): Promise<T> {
   const timeoutMs = intOption(o.timeout, '--timeout', 1, 3_600_000);
-  const { profile } = loadProfile(o.profile);
-  const client = await connect(profile.endpoint, { timeoutMs, connectTimeoutMs: timeoutMs });
+  const { profile, dir } = loadProfile(o.profile);
+  const client = await connect(profile.endpoint, {
+    ...profileConnectOptions(profile, dir),
+    timeoutMs,
+    connectTimeoutMs: timeoutMs,
+  });
   try {
     const d = await client.describe();
     if (d.measurement !== profile.trust.measurement) {

@@ -175,22 +175,37 @@ async function run(
   cipher: Transform,
   mode: number,
 ): Promise<StreamResult> {
-  const output = await openOutput(o.out, mode);
+  // The signal handlers are installed before the temporary file can exist (openOutput creates it only after its
+  // first await, and these lines run synchronously before that): installed after `await openOutput(…)`, a signal
+  // that arrived between the file's creation and their installation killed the process with the default action
+  // and left the `.ekms-tmp` file behind (test/cli/encrypt.test.ts, SIGTERM test). A signal while the file is
+  // being created waits for it and then deletes it.
+  const opening = openOutput(o.out, mode);
   const onSignal = (signal: NodeJS.Signals): void => {
-    void output.abort().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+    void opening
+      .then(
+        (output) => output.abort(),
+        () => {},
+      )
+      .finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  const bar = progressBar(o, input.size);
-  const bytesIn = counter(bar ? (n) => bar.update(n) : undefined);
-  const bytesOut = counter();
+  let bar: Progress | undefined;
   try {
-    await pipeline(input.stream, bytesIn, cipher, bytesOut, output.stream);
-    await output.commit();
-    return { bytesIn: bytesIn.bytes, bytesOut: bytesOut.bytes };
-  } catch (err) {
-    await output.abort();
-    throw err instanceof EkmsError ? err : ioError(err, 'stream failed');
+    const output = await opening;
+    const progress = progressBar(o, input.size);
+    bar = progress;
+    const bytesIn = counter(progress ? (n) => progress.update(n) : undefined);
+    const bytesOut = counter();
+    try {
+      await pipeline(input.stream, bytesIn, cipher, bytesOut, output.stream);
+      await output.commit();
+      return { bytesIn: bytesIn.bytes, bytesOut: bytesOut.bytes };
+    } catch (err) {
+      await output.abort();
+      throw err instanceof EkmsError ? err : ioError(err, 'stream failed');
+    }
   } finally {
     bar?.stop();
     process.off('SIGINT', onSignal);

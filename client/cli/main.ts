@@ -5,7 +5,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { runStart } from '../../host/start.js';
 import { ConfigError, EkmsError, TransportError } from '../../shared/errors.js';
 import { VERSION } from '../../shared/version.js';
-import { loadProfile } from '../profile.js';
+import { loadProfile, profileConnectOptions } from '../profile.js';
 import { connect } from '../sdk.js';
 import { registerAttest } from './attest.js';
 import { registerEncrypt } from './encrypt.js';
@@ -57,11 +57,15 @@ export function buildProgram(): Command {
     .option('--timeout <ms>', 'request timeout in milliseconds', '5000')
     .option('--json', 'JSON output')
     .action(async (o: { profile?: string; timeout: string; json?: boolean }) => {
-      const { profile } = loadProfile(o.profile);
+      const { profile, dir } = loadProfile(o.profile);
       const timeoutMs = Number(o.timeout);
       if (!Number.isInteger(timeoutMs) || timeoutMs <= 0)
         throw new ConfigError('USAGE_ERROR', '--timeout must be a positive integer');
-      const client = await connect(profile.endpoint, { timeoutMs, connectTimeoutMs: timeoutMs });
+      const client = await connect(profile.endpoint, {
+        ...profileConnectOptions(profile, dir),
+        timeoutMs,
+        connectTimeoutMs: timeoutMs,
+      });
       try {
         const health = await client.health();
         const d = await client.describe();
@@ -88,7 +92,7 @@ export function buildProgram(): Command {
               `endpoint:    ${profile.endpoint}`,
               `version:     ${d.version}`,
               `attestor:    ${d.attestor}${d.simulated ? ' (simulated)' : ''}`,
-              `measurement: ${d.measurement} (matches profile)`,
+              `measurement: ${d.measurement} (attested, matches profile)`,
               `uptime:      ${Math.round(health.uptimeMs / 1000)} s`,
             ].join('\n'),
         );

@@ -63,7 +63,16 @@ export interface KeyRecord {
   readonly deletion: DeletionSchedule | null;
   readonly destroyedAt: number | null;
   readonly deniedUses: DeniedUses | null;
+  /**
+   * The attestation policy (JSON text, attestation/policy.ts) a workload's verified evidence must satisfy for this
+   * key to be released or used for it (design §3). Absent/null: never released to a workload. Stored only when set,
+   * so records written before it existed still decode.
+   */
+  readonly releasePolicy?: string | null;
 }
+
+/** Longest release policy text stored in a key record. */
+export const MAX_RELEASE_POLICY_BYTES = 16 * 1024;
 
 /** The current (newest) version of a key. */
 export function currentVersion(record: KeyRecord): KeyVersion {
@@ -88,6 +97,7 @@ export function encodeKeyRecord(r: KeyRecord): Uint8Array {
     destroyedAt: r.destroyedAt,
     deniedUses:
       r.deniedUses === null ? null : [r.deniedUses.count, r.deniedUses.lastAt, r.deniedUses.lastOperation],
+    ...(r.releasePolicy == null ? {} : { releasePolicy: r.releasePolicy }),
   });
 }
 
@@ -112,7 +122,7 @@ export function decodeKeyRecord(bytes: Uint8Array, name: string): KeyRecord {
       maxBytes: LIMITS.maxSealedBlobBytes,
       maxArrayLength: LIMITS.maxKeyVersions,
       maxItems: LIMITS.maxKeyVersions * 4 + 64,
-      maxStringBytes: LIMITS.maxKeyDescriptionBytes,
+      maxStringBytes: Math.max(LIMITS.maxKeyDescriptionBytes, MAX_RELEASE_POLICY_BYTES),
     });
   } catch (cause) {
     throw corrupt(name, `not CBOR (${(cause as Error).message})`);
@@ -176,6 +186,10 @@ export function decodeKeyRecord(bytes: Uint8Array, name: string): KeyRecord {
     }
     deniedUses = { count: u[0], lastAt: u[1], lastOperation: u[2] };
   }
+  const releasePolicy = m['releasePolicy'];
+  if (releasePolicy !== undefined && (typeof releasePolicy !== 'string' || releasePolicy.length === 0)) {
+    throw corrupt(name, 'releasePolicy');
+  }
   return {
     id,
     description,
@@ -188,5 +202,6 @@ export function decodeKeyRecord(bytes: Uint8Array, name: string): KeyRecord {
     deletion,
     destroyedAt: destroyedAt as number | null,
     deniedUses,
+    ...(releasePolicy === undefined ? {} : { releasePolicy }),
   };
 }

@@ -53,6 +53,8 @@ export interface CreateKeyInput {
   readonly description: string;
   readonly suite: SuiteId;
   readonly rotationPeriodDays: number | null;
+  /** Attestation policy (JSON text) for releases to workloads; checked by the caller (kms/release.ts). */
+  readonly releasePolicy?: string | null;
 }
 
 /** A key as `list` reports it. */
@@ -322,6 +324,7 @@ export class Keystore {
         deletion: null,
         destroyedAt: null,
         deniedUses: null,
+        ...(input.releasePolicy == null ? {} : { releasePolicy: input.releasePolicy }),
       };
       const aliases = new Map(this.#manifest.aliases);
       if (aliasName !== undefined) aliases.set(aliasName, record.id);
@@ -466,6 +469,19 @@ export class Keystore {
         rotationPeriodDays: periodDays,
         nextRotationAt: periodDays === null ? null : now + periodDays * DAY_MS,
       };
+    });
+  }
+
+  /**
+   * Sets (or, with null, removes) the key's release policy for attested workloads (JSON text, parsed by the caller).
+   * @throws KmsError KEY_STATE_INVALID (destroyed)
+   */
+  setReleasePolicy(id: string, policy: string | null): Promise<KeyRecord> {
+    return this.#update(id, (r) => {
+      if (r.state === KeyState.Destroyed) throw stateInvalid(r, 'set the release policy of');
+      if ((r.releasePolicy ?? null) === policy) return r;
+      const { releasePolicy: _old, ...rest } = r;
+      return policy === null ? rest : { ...rest, releasePolicy: policy };
     });
   }
 

@@ -32,6 +32,7 @@ export const KmsAction = {
   UpdateAlias: 'UpdateAlias',
   DeleteAlias: 'DeleteAlias',
   ListAliases: 'ListAliases',
+  PutKeyReleasePolicy: 'PutKeyReleasePolicy',
 } as const;
 export type KmsAction = (typeof KmsAction)[keyof typeof KmsAction];
 
@@ -39,11 +40,18 @@ export type KmsAction = (typeof KmsAction)[keyof typeof KmsAction];
 export interface Principal {
   readonly name: string;
   /** How the principal was established. `unauthenticated-admin`: the pre-session default (see the file header). */
-  readonly authentication: 'unauthenticated-admin' | 'signature' | 'attestation';
+  readonly authentication: 'unauthenticated-admin' | 'none' | 'signature' | 'attestation';
   readonly admin: boolean;
 }
 
-/** The pre-session caller of every connection (see the file header). */
+/** The caller of a session before it authenticates: may call health, describe, generateRandom, authenticate. */
+export const ANONYMOUS: Principal = Object.freeze({
+  name: 'anonymous',
+  authentication: 'none',
+  admin: false,
+});
+
+/** The in-process caller of tests that bypass the session (see the file header). */
 export const DEFAULT_ADMIN: Principal = Object.freeze({
   name: 'admin',
   authentication: 'unauthenticated-admin',

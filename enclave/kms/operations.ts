@@ -9,6 +9,7 @@
  * response is encoded. ReEncrypt decrypts and re-encrypts inside and zeroes the plaintext in `finally`.
  */
 import { randomBytes } from 'node:crypto';
+import { parsePolicy } from '../../attestation/policy.js';
 import { CryptoError } from '../../shared/crypto-errors.js';
 import type { EncryptionContext } from '../../shared/encryption-context.js';
 import { ProtocolError } from '../../shared/errors.js';
@@ -17,7 +18,7 @@ import { LIMITS } from '../../shared/limits.js';
 import type { Params } from '../../shared/messages.js';
 import { DEFAULT_SUITE_ID, getSuite, getSuiteByName } from '../../shared/suites.js';
 import { openBlob, parseBlob, sealBlob } from '../crypto/ciphertext-blob.js';
-import { currentVersion, type KeyRecord } from '../keystore/key-record.js';
+import { currentVersion, type KeyRecord, MAX_RELEASE_POLICY_BYTES } from '../keystore/key-record.js';
 import type { Keystore } from '../keystore/keystore.js';
 import { type Authorizer, KmsAction, type Principal } from './authorizer.js';
 import {
@@ -29,12 +30,51 @@ import {
   optionalKeyIdParam,
   stringParam,
 } from './params.js';
+import { authorizeRelease, type ReleaseContext, wrapForRecipient } from './release.js';
 
 /** What a key service operation needs. */
-export interface KmsContext {
+export interface KmsContext extends Partial<Omit<ReleaseContext, 'now'>> {
   readonly keystore: Keystore;
   readonly authorizer: Authorizer;
   readonly principal: Principal;
+  readonly now?: () => number;
+}
+
+function releaseContext(ctx: KmsContext): ReleaseContext {
+  return {
+    workload: ctx.workload,
+    identity: ctx.identity,
+    now: ctx.now ?? Date.now,
+    requestDigest: ctx.requestDigest,
+  };
+}
+
+/** `recipient: true` asks for the key wrapped to the session's attested workload instead of in plaintext. */
+function recipientParam(params: Params): boolean {
+  const v = params['recipient'];
+  if (v === undefined || v === false) return false;
+  if (v === true) return true;
+  throw new ProtocolError('REQUEST_INVALID', 'recipient must be a boolean');
+}
+
+/** A release policy parameter: JSON text of an attestation policy (checked now), or null to remove it. */
+function releasePolicyParam(params: Params): string | null | undefined {
+  const v = params['releasePolicy'];
+  if (v === undefined || v === null) return v;
+  if (typeof v !== 'string' || Buffer.byteLength(v) > MAX_RELEASE_POLICY_BYTES) {
+    throw new ProtocolError(
+      'REQUEST_INVALID',
+      `releasePolicy must be JSON text of at most ${MAX_RELEASE_POLICY_BYTES} bytes`,
+    );
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(v);
+  } catch {
+    throw new ProtocolError('REQUEST_INVALID', 'releasePolicy is not JSON');
+  }
+  parsePolicy(json); // AttestationError POLICY_INVALID, listing what is wrong
+  return v;
 }
 
 export type KmsOperation = (params: Params, ctx: KmsContext) => Promise<Params>;
@@ -68,6 +108,7 @@ export function keyMetadata(r: KeyRecord, aliases: readonly string[]): Params {
             lastOperation: r.deniedUses.lastOperation,
           },
     aliases: [...aliases],
+    releasePolicy: r.releasePolicy ?? null,
   };
 }
 
@@ -119,6 +160,7 @@ async function openUnder(
   context: EncryptionContext,
   expectedKey: string | undefined,
   action: KmsAction,
+  authorizeKey?: (r: KeyRecord) => unknown,
 ): Promise<{ plaintext: Uint8Array; keyId: string; keyVersion: number }> {
   const parsed = parseBlob(blob);
   /* Precondition: a caller that names a key gets an answer only for ciphertexts of that key. */
@@ -126,7 +168,8 @@ async function openUnder(
     throw new KmsError('KEY_ID_MISMATCH', `the ciphertext was made under another key than ${expectedKey}`);
   }
   const id = ctx.keystore.resolve(parsed.keyId);
-  await authorize(ctx, action, id, context);
+  if (authorizeKey === undefined) await authorize(ctx, action, id, context);
+  else authorizeKey(await ctx.keystore.get(id));
   const r = await ctx.keystore.use(id, action);
   const v = r.versions[parsed.keyVersion - 1];
   if (v === undefined || v.version !== parsed.keyVersion || v.material === null) {
@@ -148,7 +191,8 @@ function dataKeyLength(params: Params): number {
 }
 
 const createKey: KmsOperation = async (params, ctx) => {
-  checkKeys(params, ['description', 'suite', 'rotationPeriodDays', 'aliasName']);
+  checkKeys(params, ['description', 'suite', 'rotationPeriodDays', 'aliasName', 'releasePolicy']);
+  const releasePolicy = releasePolicyParam(params) ?? null;
   const description = stringParam(params, 'description', LIMITS.maxKeyDescriptionBytes) ?? '';
   const suiteName = stringParam(params, 'suite', 128);
   const suite = suiteName === undefined ? DEFAULT_SUITE_ID : getSuiteByName(suiteName).id;
@@ -159,7 +203,7 @@ const createKey: KmsOperation = async (params, ctx) => {
   await authorize(ctx, KmsAction.CreateKey);
   if (aliasName !== undefined) await authorize(ctx, KmsAction.CreateAlias);
   // Key and alias are stored in one manifest write (the keystore checks the alias first): all or nothing.
-  const r = await ctx.keystore.create({ description, suite, rotationPeriodDays }, aliasName);
+  const r = await ctx.keystore.create({ description, suite, rotationPeriodDays, releasePolicy }, aliasName);
   return metadataOf(ctx, r);
 };
 
@@ -218,12 +262,66 @@ const encrypt: KmsOperation = async (params, ctx) => {
 };
 
 const decrypt: KmsOperation = async (params, ctx) => {
-  checkKeys(params, ['ciphertextBlob', 'encryptionContext', 'keyId']);
+  checkKeys(params, ['ciphertextBlob', 'encryptionContext', 'keyId', 'recipient']);
   const blob = bytesParam(params, 'ciphertextBlob');
   const context = contextParam(params);
   const expected = optionalKeyIdParam(params, 'keyId');
+  if (recipientParam(params)) {
+    const rc = releaseContext(ctx);
+    const out = await openUnder(ctx, blob, context, expected, KmsAction.Decrypt, (r) =>
+      authorizeRelease(rc, r, 'Decrypt'),
+    );
+    try {
+      const workload = authorizeRelease(rc, await ctx.keystore.get(out.keyId), 'Decrypt');
+      return {
+        keyId: out.keyId,
+        keyVersion: out.keyVersion,
+        ...wrapForRecipient(
+          rc,
+          workload,
+          { op: 'Decrypt', keyId: out.keyId, keyVersion: out.keyVersion },
+          out.plaintext,
+        ),
+      };
+    } finally {
+      out.plaintext.fill(0);
+    }
+  }
   const out = await openUnder(ctx, blob, context, expected, KmsAction.Decrypt);
   return { plaintext: out.plaintext, keyId: out.keyId, keyVersion: out.keyVersion };
+};
+
+/**
+ * `releaseKey`: a version (default: current) of a key's material, wrapped to the attested workload's recipient
+ * key, when the key's release policy accepts the workload's claims.
+ */
+const releaseKey: KmsOperation = async (params, ctx) => {
+  checkKeys(params, ['keyId', 'keyVersion']);
+  const id = ctx.keystore.resolve(keyIdParam(params));
+  const requested = intParam(params, 'keyVersion', 1, LIMITS.maxKeyVersions);
+  const rc = releaseContext(ctx);
+  const workload = authorizeRelease(rc, await ctx.keystore.get(id), 'ReleaseKey');
+  const r = await ctx.keystore.use(id, 'ReleaseKey');
+  const v = requested === undefined ? currentVersion(r) : r.versions[requested - 1];
+  if (v === undefined || v.material === null) {
+    throw new KmsError('KEY_VERSION_NOT_FOUND', `key ${id} has no version ${requested}`);
+  }
+  return {
+    keyId: id,
+    keyVersion: v.version,
+    ...wrapForRecipient(rc, workload, { op: 'ReleaseKey', keyId: id, keyVersion: v.version }, v.material),
+  };
+};
+
+/** `putKeyReleasePolicy`: sets or (null) removes the attestation policy that gates releases of a key. */
+const putKeyReleasePolicy: KmsOperation = async (params, ctx) => {
+  checkKeys(params, ['keyId', 'releasePolicy']);
+  const id = ctx.keystore.resolve(keyIdParam(params));
+  if (!('releasePolicy' in params))
+    throw new ProtocolError('REQUEST_INVALID', 'releasePolicy is required (null removes it)');
+  const policy = releasePolicyParam(params) ?? null;
+  await authorize(ctx, KmsAction.PutKeyReleasePolicy, id);
+  return metadataOf(ctx, await ctx.keystore.setReleasePolicy(id, policy));
 };
 
 const reEncrypt: KmsOperation = async (params, ctx) => {
@@ -256,10 +354,32 @@ const reEncrypt: KmsOperation = async (params, ctx) => {
 function generateDataKey(withPlaintext: boolean): KmsOperation {
   const action = withPlaintext ? KmsAction.GenerateDataKey : KmsAction.GenerateDataKeyWithoutPlaintext;
   return async (params, ctx) => {
-    checkKeys(params, ['keyId', 'keySpec', 'numberOfBytes', 'encryptionContext']);
+    checkKeys(params, ['keyId', 'keySpec', 'numberOfBytes', 'encryptionContext', 'recipient']);
     const length = dataKeyLength(params);
     const context = contextParam(params);
     const id = ctx.keystore.resolve(keyIdParam(params));
+    if (withPlaintext && recipientParam(params)) {
+      // The data key goes to the attested workload only, wrapped; the caller never sees it in plaintext.
+      const rc = releaseContext(ctx);
+      const workload = authorizeRelease(rc, await ctx.keystore.get(id), 'GenerateDataKey');
+      const r = await ctx.keystore.use(id, action);
+      const dataKey = new Uint8Array(randomBytes(length));
+      try {
+        const sealed = sealUnder(r, dataKey, context);
+        const fields = { op: 'GenerateDataKey', keyId: r.id, keyVersion: sealed['keyVersion'] as number };
+        return {
+          ...sealed,
+          ...wrapForRecipient(
+            rc,
+            workload,
+            { ...fields, ciphertextBlob: sealed['ciphertextBlob'] as Uint8Array },
+            dataKey,
+          ),
+        };
+      } finally {
+        dataKey.fill(0);
+      }
+    }
     await authorize(ctx, action, id, context);
     const r = await ctx.keystore.use(id, action);
     const dataKey = new Uint8Array(randomBytes(length));
@@ -378,6 +498,8 @@ export const KMS_OPERATIONS: Readonly<Record<string, KmsOperation>> = Object.fre
   disableKeyRotation,
   scheduleKeyDeletion,
   cancelKeyDeletion,
+  releaseKey,
+  putKeyReleasePolicy,
   createAlias: setAlias(false),
   updateAlias: setAlias(true),
   deleteAlias,

@@ -17,9 +17,10 @@ import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { connect, type EkmsClient } from '../../client/sdk.js';
+import type { EkmsClient } from '../../client/sdk.js';
 import type { Host } from '../../host/host.js';
 import { EkmsError } from '../../shared/errors.js';
+import { connectTo } from '../helpers/connect.js';
 import { startTestHost } from '../helpers/service.js';
 
 const enc = new TextEncoder();
@@ -55,8 +56,10 @@ describe('key service with the real processes', () => {
   let client: EkmsClient | undefined;
 
   const start = async (): Promise<EkmsClient> => {
+    // Key operations need an authenticated admin: every start passes the same admin key (test/helpers/service.ts),
+    // the one the enclave sealed on the state directory's first start.
     host = await startTestHost({ stateDir });
-    client = await connect(host.endpoint, { timeoutMs: 10_000 });
+    client = await connectTo(host, { timeoutMs: 10_000 });
     return client;
   };
   const stop = async (): Promise<void> => {

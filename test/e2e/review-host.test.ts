@@ -1,6 +1,11 @@
 /**
  * Review: host robustness with real processes. A host that crashes must show up as a process exit, so most tests
  * run `ekms start` as its own OS process; the rest use the in-process host of test/helpers/service.ts.
+ *
+ * Every connection is now an attested session, and the enclave answers generateRandom only inside one: the
+ * clients that pipeline requests without reading (or reset, or half-close) first run the handshake by hand
+ * (test/helpers/connect.ts) and then write sealed records, so the responses are as large as before (1 KiB each,
+ * plus the record tag) and the host's relay faces the same load.
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -9,12 +14,21 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { connect } from '../../client/sdk.js';
+import { EkmsClient } from '../../client/sdk.js';
+import type { ClientSession } from '../../client/session.js';
 import type { Host } from '../../host/host.js';
 import { decodeCbor } from '../../shared/cbor.js';
 import { EkmsError } from '../../shared/errors.js';
-import { encodeStreamFrame, StreamFrameDecoder } from '../../shared/frame.js';
+import { encodeStreamFrame } from '../../shared/frame.js';
 import { encodeRequest } from '../../shared/messages.js';
+import {
+  connectProfile,
+  connectTo,
+  hostConnectOptions,
+  profileConnect,
+  rawStreamSession,
+  rawWsSession,
+} from '../helpers/connect.js';
 import { CLI, startTestHost } from '../helpers/service.js';
 
 interface StartedService {
@@ -107,33 +121,31 @@ afterEach(async () => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
-function unixConnect(path: string): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const s = net.connect({ path }, () => resolve(s));
-    s.once('error', reject);
-  });
+/** `n` generateRandom requests sealed as the session's next records, one after the other. */
+function sealedRequests(session: ClientSession, n: number, length = 1024): Uint8Array[] {
+  return Array.from({ length: n }, (_, i) =>
+    session.send.seal(encodeRequest(i + 1, 'generateRandom', { length })),
+  );
 }
 
-function requests(n: number, length = 1024): Buffer {
-  return Buffer.concat(
-    Array.from({ length: n }, (_, i) =>
-      encodeStreamFrame(encodeRequest(i + 1, 'generateRandom', { length })),
-    ),
-  );
+/** The same, stream-framed for a Unix socket. */
+function requests(session: ClientSession, n: number, length = 1024): Buffer {
+  return Buffer.concat(sealedRequests(session, n, length).map((r) => encodeStreamFrame(r)));
 }
 
 describe('host crash paths (ekms start as its own process)', () => {
   it('survives a Unix-socket client that half-closes right after sending requests', async () => {
     const dir = tempDir();
     const svc = await spawnStart(dir, ['--listen', `unix:${join(dir, 'h.sock')}`]);
+    const { trust } = profileConnect(svc.ready['profile'] as string);
     for (let round = 0; round < 5; round++) {
-      const s = await unixConnect(join(dir, 'h.sock'));
+      const { socket: s, session } = await rawStreamSession(join(dir, 'h.sock'), trust);
       s.on('error', () => {});
-      s.end(requests(100));
+      s.end(requests(session, 100));
     }
     await new Promise((r) => setTimeout(r, 500));
     expect(isAlive(svc.child.pid!)).toBe(true);
-    const c = await connect(svc.ready['endpoint'] as string);
+    const c = await connectProfile(svc.ready['profile'] as string);
     expect((await c.health()).status).toBe('ok');
     c.close();
   });
@@ -142,16 +154,17 @@ describe('host crash paths (ekms start as its own process)', () => {
     const dir = tempDir();
     const svc = await spawnStart(dir, ['--listen', `unix:${join(dir, 'h.sock')}`]);
     // Reset at different moments so that some resets land while the host is writing responses (EPIPE/ECONNRESET).
+    const { trust } = profileConnect(svc.ready['profile'] as string);
     for (let round = 0; round < 20; round++) {
-      const s = await unixConnect(join(dir, 'h.sock'));
+      const { socket: s, session } = await rawStreamSession(join(dir, 'h.sock'), trust);
       s.on('error', () => {});
-      s.write(requests(200));
+      s.write(requests(session, 200));
       await new Promise((r) => setTimeout(r, round % 10));
       s.destroy();
     }
     await new Promise((r) => setTimeout(r, 500));
     expect(isAlive(svc.child.pid!)).toBe(true);
-    const c = await connect(svc.ready['endpoint'] as string);
+    const c = await connectProfile(svc.ready['profile'] as string);
     expect((await c.health()).status).toBe('ok');
     c.close();
   });
@@ -249,7 +262,7 @@ describe('host process lifecycle (ekms start as its own process)', () => {
     expect(isAlive(svc.child.pid!)).toBe(true);
     for (const s of sockets) s.destroy();
     await new Promise((r) => setTimeout(r, 300));
-    const c = await connect(svc.ready['endpoint'] as string);
+    const c = await connectProfile(svc.ready['profile'] as string);
     expect((await c.health()).status).toBe('ok');
     c.close();
   });
@@ -324,7 +337,10 @@ describe('host under file-descriptor exhaustion (ekms start as its own process)'
     let status = '';
     while (Date.now() < deadline && status !== 'ok') {
       try {
-        const c = await connect(endpoint, { timeoutMs: 2_000, connectTimeoutMs: 2_000 });
+        const c = await connectProfile(svc.ready['profile'] as string, {
+          timeoutMs: 2_000,
+          connectTimeoutMs: 2_000,
+        });
         status = (await c.health()).status;
         c.close();
       } catch {
@@ -347,10 +363,10 @@ describe('host shutdown and restart races (in-process host, real enclave)', () =
     const dir = tempDir();
     host = await startTestHost({ listen: `unix:${join(dir, 'h.sock')}` });
     const enclavePid = host.supervisor.pid!;
-    const s = await unixConnect(join(dir, 'h.sock'));
+    const { socket: s, session } = await rawStreamSession(join(dir, 'h.sock'), host.trust);
     s.on('error', () => {});
     s.pause();
-    s.write(requests(20_000));
+    s.write(requests(session, 20_000));
     await settle(() => host!.stats().framesOut, 500, 10_000);
     expect(await within(host.close(), 8_000)).not.toBe('hung');
     expect(isAlive(enclavePid)).toBe(false);
@@ -360,11 +376,11 @@ describe('host shutdown and restart races (in-process host, real enclave)', () =
   it('close() finishes promptly with a WebSocket client that never reads', async () => {
     host = await startTestHost();
     const enclavePid = host.supervisor.pid!;
-    const ws = await openWs(host.endpoint);
+    const { ws, session } = await rawWsSession(host.endpoint, host.trust);
     ws.on('error', () => {});
     ws.pause();
-    const one = encodeRequest(1, 'generateRandom', { length: 1024 });
-    for (let i = 0; i < 20_000; i++) ws.send(one);
+    // Distinct ids: inside a session every record is sealed anew, and a repeated id would only be refused.
+    for (const record of sealedRequests(session, 20_000)) ws.send(record);
     await settle(() => host!.stats().framesOut, 500, 10_000);
     expect(await within(host.close(), 8_000)).not.toBe('hung');
     expect(isAlive(enclavePid)).toBe(false);
@@ -424,7 +440,9 @@ describe('host shutdown and restart races (in-process host, real enclave)', () =
     process.kill(host.supervisor.pid!, 'SIGKILL');
     await waitFor(() => host!.supervisor.state === 'backoff', 5_000, 'the backoff');
     const waiter = rejectionCode(host.supervisor.waitReady(10_000));
-    const client = await connect(host.endpoint);
+    // connect() now waits for the handshake, which the held connection cannot finish: the lazy client's first
+    // request is what waits for the restarting enclave (its connection, handshake included, is held).
+    const client = new EkmsClient(host.endpoint, hostConnectOptions(host));
     const pending = rejectionCode(client.health());
     await new Promise((r) => setTimeout(r, 100));
     const t0 = Date.now();
@@ -437,7 +455,7 @@ describe('host shutdown and restart races (in-process host, real enclave)', () =
 
   it('the enclave dying during host shutdown leaves no enclave process behind', async () => {
     host = await startTestHost({ initialBackoffMs: 10 });
-    const clients = await Promise.all(Array.from({ length: 5 }, () => connect(host!.endpoint)));
+    const clients = await Promise.all(Array.from({ length: 5 }, () => connectTo(host!)));
     await Promise.all(clients.map((c) => c.health()));
     const first = host.supervisor.pid!;
     const closing = host.close();
@@ -457,7 +475,7 @@ describe('host shutdown and restart races (in-process host, real enclave)', () =
     await waitFor(() => host!.stats().connections === 1, 2_000, 'the connection to be counted');
     ws.terminate();
     await waitFor(() => host!.stats().connections === 0, 2_000, 'the slot to be released');
-    const c = await connect(host.endpoint);
+    const c = await connectTo(host);
     expect((await c.health()).status).toBe('ok');
     c.close();
   });
@@ -475,9 +493,9 @@ describe('backpressure against a client that does not read (slowloris)', () => {
 
   it('WebSocket: the host stops relaying once the client stops reading, and resumes without loss', async () => {
     host = await startTestHost();
-    const ws = await openWs(host.endpoint);
+    const { ws, session } = await rawWsSession(host.endpoint, host.trust);
     ws.pause();
-    for (let i = 0; i < N; i++) ws.send(encodeRequest(i + 1, 'generateRandom', { length: 1024 }));
+    for (const record of sealedRequests(session, N)) ws.send(record);
     const relayed = await settle(() => host!.stats().bytesOut, 700, 15_000);
     // Bounded by the relay high-water mark plus kernel socket buffers, far below the 31 MB asked for.
     expect(relayed).toBeLessThan(16 * 1024 * 1024);
@@ -486,7 +504,11 @@ describe('backpressure against a client that does not read (slowloris)', () => {
     const errorCodes = new Set<string>();
     const all = new Promise<void>((resolve) => {
       ws.on('message', (d: Buffer) => {
-        const r = decodeCbor(new Uint8Array(d)) as { id: number; ok: boolean; error?: { code: string } };
+        const r = decodeCbor(session.receive.open(new Uint8Array(d))) as {
+          id: number;
+          ok: boolean;
+          error?: { code: string };
+        };
         if (!r.ok) errorCodes.add(r.error!.code);
         ids.add(r.id);
         if (ids.size === N) resolve();
@@ -501,19 +523,22 @@ describe('backpressure against a client that does not read (slowloris)', () => {
   it('Unix socket: the host stops relaying once the client stops reading, and resumes without loss', async () => {
     const dir = tempDir();
     host = await startTestHost({ listen: `unix:${join(dir, 'h.sock')}` });
-    const s = await unixConnect(join(dir, 'h.sock'));
+    const { socket: s, session, decoder } = await rawStreamSession(join(dir, 'h.sock'), host.trust);
     s.pause();
-    s.write(requests(N));
+    s.write(requests(session, N));
     const relayed = await settle(() => host!.stats().bytesOut, 700, 15_000);
     expect(relayed).toBeLessThan(16 * 1024 * 1024);
     expect(relayed).toBeLessThan(N * responseBytes);
-    const decoder = new StreamFrameDecoder();
     const ids = new Set<number>();
     const errorCodes = new Set<string>();
     const all = new Promise<void>((resolve) => {
       s.on('data', (chunk: Buffer) => {
         for (const f of decoder.push(chunk)) {
-          const r = decodeCbor(f) as { id: number; ok: boolean; error?: { code: string } };
+          const r = decodeCbor(session.receive.open(f)) as {
+            id: number;
+            ok: boolean;
+            error?: { code: string };
+          };
           if (!r.ok) errorCodes.add(r.error!.code);
           ids.add(r.id);
           if (ids.size === N) resolve();

@@ -9,9 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { connect } from '../../client/sdk.js';
 import { createLogger } from '../../host/logger.js';
 import type { EkmsError } from '../../shared/errors.js';
+import { connectProfile } from '../helpers/connect.js';
 import { CLI } from '../helpers/service.js';
 
 describe('host logger redaction', () => {
@@ -64,7 +64,9 @@ describe('service logs', () => {
         });
         child.on('exit', (code) => reject(new Error(`ekms start exited ${code}: ${logs}`)));
       });
-      const client = await connect(ready['endpoint'] as string);
+      // The profile ekms start wrote: its trust and admin key (the session and authenticate are logged too).
+      const client = await connectProfile(ready['profile'] as string);
+      expect(client.endpoint).toBe(ready['endpoint']);
       const marker = 'MARKER-7f3a9c-PARAM';
       const randoms: Uint8Array[] = [];
       for (let i = 0; i < 5; i++) randoms.push(await client.generateRandom(32));

@@ -2,23 +2,32 @@
  * Review: protocol edge cases against the real enclave code — through the host (WebSocket) where the host's relay
  * is part of the question, and against the enclave's request server directly where the test needs to control how
  * frames are chunked on the stream (duplicate ids and the in-flight limit only show within one read).
+ *
+ * The raw WebSocket tests speak before any session exists, where the enclave still answers health (and names
+ * unknown operations); the in-process tests run inside a real attested session (the requests they need,
+ * generateRandom included, are answered only there: SESSION_REQUIRED outside), writing the sealed records in one
+ * write.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { createAttestor } from '../../enclave/attestor/attestor.js';
+import { createSimulatedNitroCa } from '../../attestation/simulated/index.js';
+import type { EnclaveTrust } from '../../client/session.js';
+import { simulatedAttestor } from '../../enclave/attestor/attestor.js';
 import { adminOnly } from '../../enclave/kms/authorizer.js';
+import { PrincipalRegistry } from '../../enclave/principals.js';
 import { type EnclaveServer, startEnclaveServer } from '../../enclave/server.js';
+import { EnclaveIdentity } from '../../enclave/session.js';
 import type { Host } from '../../host/host.js';
 import { decodeCbor, encodeCbor } from '../../shared/cbor.js';
-import { encodeStreamFrame, StreamFrameDecoder } from '../../shared/frame.js';
+import { encodeStreamFrame } from '../../shared/frame.js';
 import { LIMITS } from '../../shared/limits.js';
 import { encodeRequest } from '../../shared/messages.js';
-import { ENCLAVE_BUNDLE, startTestHost } from '../helpers/service.js';
+import { rawStreamSession } from '../helpers/connect.js';
+import { startTestHost } from '../helpers/service.js';
 
 type Reply = {
   v: number;
@@ -133,19 +142,26 @@ describe("the enclave's request server (in-process, real code, one stream)", () 
   let server: EnclaveServer;
   let dir: string;
   let path: string;
+  let trust: EnclaveTrust;
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'ekms-review-enclave-'));
     path = join(dir, 'enclave.sock');
+    const ca = await createSimulatedNitroCa({ now: new Date() });
+    const measurement = 'ab'.repeat(48);
+    const attestor = simulatedAttestor('sim-nitro', measurement, ca);
+    trust = { measurement, roots: [ca.certificates[0]], allowSimulated: true };
     server = await startEnclaveServer({
       socketPath: path,
       logger: pino({ level: 'silent' }),
       context: {
-        attestor: createAttestor('sim-nitro', ENCLAVE_BUNDLE),
+        attestor,
         now: () => Date.now(),
         startedAt: Date.now(),
         keystore: undefined,
         authorizer: adminOnly,
         rootKeySource: null,
+        identity: new EnclaveIdentity(attestor, Date.now),
+        principals: new PrincipalRegistry([]),
       },
     });
   });
@@ -154,19 +170,18 @@ describe("the enclave's request server (in-process, real code, one stream)", () 
     rmSync(dir, { recursive: true, force: true });
   });
 
-  /** Writes `frames` in one write and collects `expected` replies. */
+  /** Opens a session, writes `frames` sealed as records in one write and collects `expected` replies. */
   async function exchange(frames: Uint8Array[], expected: number): Promise<Reply[]> {
-    const socket = net.connect({ path });
-    await new Promise((r) => socket.once('connect', r));
-    const decoder = new StreamFrameDecoder();
+    const { socket, session, decoder } = await rawStreamSession(path, trust);
     const replies: Reply[] = [];
     const done = new Promise<void>((resolve) => {
       socket.on('data', (chunk: Buffer) => {
-        for (const f of decoder.push(chunk)) replies.push(decodeCbor(f) as Reply);
+        for (const f of decoder.push(chunk)) replies.push(decodeCbor(session.receive.open(f)) as Reply);
         if (replies.length >= expected) resolve();
       });
     });
-    socket.write(Buffer.concat(frames.map((f) => encodeStreamFrame(f))));
+    socket.resume();
+    socket.write(Buffer.concat(frames.map((f) => encodeStreamFrame(session.send.seal(f)))));
     await done;
     socket.destroy();
     return replies;

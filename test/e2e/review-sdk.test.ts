@@ -2,16 +2,21 @@
  * Review: client SDK robustness. Against the real host and enclave where they can produce the situation; against a
  * hostile peer (a bare WebSocket server standing in for a misbehaving host, which design §1 treats as an
  * adversary) for responses the real enclave never sends: unknown ids, duplicates, answers after a timeout.
+ *
+ * Every connection is now an attested session: the real host is reached with its trust and admin key
+ * (test/helpers/connect.ts), and the hostile peer holds a real session (test/helpers/fake-enclave.ts), so its
+ * misbehaviour happens inside records, where only an enclave identity could put it.
  */
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { WebSocketServer } from 'ws';
 import { connect, EkmsClient } from '../../client/sdk.js';
 import type { Host } from '../../host/host.js';
-import { decodeCbor, encodeCbor } from '../../shared/cbor.js';
+import { encodeCbor } from '../../shared/cbor.js';
 import { EkmsError } from '../../shared/errors.js';
 import { LIMITS } from '../../shared/limits.js';
 import { encodeError, encodeOk } from '../../shared/messages.js';
+import { connectTo, hostConnectOptions } from '../helpers/connect.js';
+import { type FakeBehaviour, type FakeEnclave, startFakeEnclave } from '../helpers/fake-enclave.js';
 import { startTestHost } from '../helpers/service.js';
 
 async function rejectionCode(p: Promise<unknown>): Promise<string> {
@@ -43,7 +48,7 @@ describe('SDK against the real host and enclave', () => {
 
   it('close() while connecting leaves no connection open and fails the open with CONNECTION_CLOSED', async () => {
     const before = host.stats().connectionsTotal;
-    const client = new EkmsClient(host.endpoint);
+    const client = new EkmsClient(host.endpoint, hostConnectOptions(host));
     const opening = client.open();
     client.close();
     expect(await rejectionCode(opening)).toBe('CONNECTION_CLOSED');
@@ -53,7 +58,7 @@ describe('SDK against the real host and enclave', () => {
   });
 
   it('close() fails requests in flight at once with CONNECTION_CLOSED, even while the host holds them', async () => {
-    const client = await connect(host.endpoint, { timeoutMs: 10_000 });
+    const client = await connectTo(host, { timeoutMs: 10_000 });
     expect((await client.health()).status).toBe('ok');
     // Kill the enclave: the host ends the connection, and holds the next one until a restarted enclave answers
     // (backoff 1.5 s).
@@ -73,7 +78,7 @@ describe('SDK against the real host and enclave', () => {
   });
 
   it('refuses at once (REQUEST_INVALID) params the enclave could only answer with id null, instead of timing out', async () => {
-    const client = await connect(host.endpoint, { timeoutMs: 5_000 });
+    const client = await connectTo(host, { timeoutMs: 5_000 });
     const circular: Record<string, unknown> = {};
     circular['self'] = circular;
     const cases: Array<[string, Record<string, unknown>]> = [
@@ -98,7 +103,7 @@ describe('SDK against the real host and enclave', () => {
   });
 
   it('a burst of requests after the connection ended opens exactly one new connection', async () => {
-    const client = await connect(host.endpoint);
+    const client = await connectTo(host);
     await client.health();
     const restarted = new Promise((r) => host.supervisor.once('ready', r));
     process.kill(host.supervisor.pid!, 'SIGKILL');
@@ -123,7 +128,9 @@ describe('SDK against an endpoint that refuses connections', () => {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
     const port = (server.address() as net.AddressInfo).port;
     try {
-      const client = new EkmsClient(`ws://127.0.0.1:${port}`, { connectTimeoutMs: 2_000 });
+      // Any trust will do: the connection fails before a handshake could check it.
+      const trust = { measurement: '00'.repeat(48), roots: [], allowSimulated: false };
+      const client = new EkmsClient(`ws://127.0.0.1:${port}`, { trust, connectTimeoutMs: 2_000 });
       const codes = await Promise.all(Array.from({ length: 200 }, () => rejectionCode(client.health())));
       expect(new Set(codes)).toEqual(new Set(['CONNECTION_FAILED']));
       expect(accepted).toBe(1);
@@ -135,36 +142,31 @@ describe('SDK against an endpoint that refuses connections', () => {
 });
 
 describe('SDK against a hostile peer', () => {
-  let wss: WebSocketServer;
-  let endpoint: string;
-  /** What the peer does with each request: returns the frames to send back (possibly later). */
-  let behave: (req: { id: number; op: string }, send: (frame: Uint8Array) => void) => void;
+  let peer: FakeEnclave;
+  /**
+   * What the peer does with each request: `send` seals a response into the session (possibly later), `sendRaw`
+   * sends a frame outside it.
+   */
+  let behave: FakeBehaviour;
+  const connectPeer = (options: { timeoutMs?: number } = {}) =>
+    connect(peer.endpoint, { trust: peer.trust, ...options });
   beforeAll(async () => {
-    wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
-    await new Promise<void>((r) => wss.once('listening', () => r()));
-    endpoint = `ws://127.0.0.1:${(wss.address() as net.AddressInfo).port}`;
-    wss.on('connection', (ws) => {
-      ws.on('message', (d: Buffer) => {
-        const req = decodeCbor(new Uint8Array(d)) as { id: number; op: string };
-        behave(req, (f) => ws.send(f));
-      });
-    });
+    peer = await startFakeEnclave((req, send, sendRaw) => behave(req, send, sendRaw));
   });
   afterAll(async () => {
-    for (const c of wss.clients) c.terminate();
-    await new Promise<void>((r) => wss.close(() => r()));
+    await peer.close();
   });
 
   it('ignores responses with unknown ids, duplicates and garbage, and matches the right one', async () => {
     behave = (req, send) => {
       send(encodeOk(req.id + 1000, { status: 'wrong id' }));
-      send(Uint8Array.from([0xff, 0xfe]));
+      send(Uint8Array.from([0xff, 0xfe])); // garbage inside an authentic record
       send(encodeCbor({ v: 1, id: req.id, ok: 'yes' }));
       send(encodeError(null, new EkmsError('FRAME_MALFORMED', 'not retriable: not a closing notice')));
       send(encodeOk(req.id, { status: 'ok', uptimeMs: 1 }));
       send(encodeOk(req.id, { status: 'duplicate', uptimeMs: 2 }));
     };
-    const client = await connect(endpoint);
+    const client = await connectPeer();
     expect(await client.health()).toEqual({ status: 'ok', uptimeMs: 1 });
     expect(await client.health()).toEqual({ status: 'ok', uptimeMs: 1 });
     client.close();
@@ -175,7 +177,7 @@ describe('SDK against a hostile peer', () => {
       if (req.op === 'slow') setTimeout(() => send(encodeOk(req.id, { late: true })), 300);
       else send(encodeOk(req.id, { status: 'ok', uptimeMs: 3 }));
     };
-    const client = await connect(endpoint);
+    const client = await connectPeer();
     expect(await rejectionCode(client.request('slow', {}, { timeoutMs: 100 }))).toBe('REQUEST_TIMEOUT');
     await new Promise((r) => setTimeout(r, 400));
     expect(await client.health()).toEqual({ status: 'ok', uptimeMs: 3 });
@@ -183,19 +185,36 @@ describe('SDK against a hostile peer', () => {
   });
 
   it('a retriable notice with id null ends the connection: in-flight requests fail with its code', async () => {
-    behave = (_req, send) => {
-      send(encodeError(null, new EkmsError('ENCLAVE_UNAVAILABLE', 'going away')));
-    };
-    const client = await connect(endpoint);
-    expect(await rejectionCode(client.health())).toBe('ENCLAVE_UNAVAILABLE');
-    behave = (req, send) => send(encodeOk(req.id, { status: 'ok', uptimeMs: 4 }));
-    expect(await client.health()).toEqual({ status: 'ok', uptimeMs: 4 });
+    // The notice comes from the host in plaintext (outside the session, which the host cannot write into) or
+    // from the enclave inside it; either ends the connection, and the next request opens a new session.
+    for (const via of ['host (plaintext)', 'enclave (sealed)'] as const) {
+      behave = (_req, send, sendRaw) => {
+        const notice = encodeError(null, new EkmsError('ENCLAVE_UNAVAILABLE', 'going away'));
+        if (via === 'host (plaintext)') sendRaw(notice);
+        else send(notice);
+      };
+      const client = await connectPeer();
+      const before = peer.sessions();
+      expect(await rejectionCode(client.health()), via).toBe('ENCLAVE_UNAVAILABLE');
+      behave = (req, send) => send(encodeOk(req.id, { status: 'ok', uptimeMs: 4 }));
+      expect(await client.health(), via).toEqual({ status: 'ok', uptimeMs: 4 });
+      expect(peer.sessions() - before, via).toBe(1);
+      client.close();
+    }
+  });
+
+  it('a plaintext frame that is not a retriable notice ends the session (SESSION_RECORD_INVALID)', async () => {
+    // Inside a session a peer cannot inject plaintext answers: anything that does not open as the next record,
+    // other than the host's closing notice, ends the session instead of being matched to a request.
+    behave = (req, _send, sendRaw) => sendRaw(encodeOk(req.id, { status: 'forged', uptimeMs: 5 }));
+    const client = await connectPeer();
+    expect(await rejectionCode(client.health())).toBe('SESSION_RECORD_INVALID');
     client.close();
   });
 
   it('close() during an unanswered request fails it at once with CONNECTION_CLOSED', async () => {
     behave = () => {};
-    const client = await connect(endpoint, { timeoutMs: 10_000 });
+    const client = await connectPeer({ timeoutMs: 10_000 });
     const pending = rejectionCode(client.health());
     await new Promise((r) => setTimeout(r, 50));
     const t0 = Date.now();

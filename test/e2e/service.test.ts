@@ -9,12 +9,13 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { connect } from '../../client/sdk.js';
+import { EkmsClient } from '../../client/sdk.js';
 import type { Host } from '../../host/host.js';
 import { decodeCbor, encodeCbor } from '../../shared/cbor.js';
 import { EkmsError } from '../../shared/errors.js';
 import { LIMITS } from '../../shared/limits.js';
 import { decodeResponse, encodeRequest } from '../../shared/messages.js';
+import { connectTo, hostConnectOptions } from '../helpers/connect.js';
 import { CLI, REPO, startTestHost } from '../helpers/service.js';
 
 const execFileP = promisify(execFile);
@@ -67,7 +68,7 @@ describe('host + enclave over WebSocket', () => {
   });
 
   it('answers health, describe and generateRandom', async () => {
-    const client = await connect(host.endpoint);
+    const client = await connectTo(host);
     try {
       expect((await client.health()).status).toBe('ok');
       const d = await client.describe();
@@ -90,7 +91,7 @@ describe('host + enclave over WebSocket', () => {
   });
 
   it('rejects out-of-range and ill-typed generateRandom requests with REQUEST_INVALID', async () => {
-    const client = await connect(host.endpoint);
+    const client = await connectTo(host);
     try {
       for (const length of [0, 1025, -1, 1.5, '32', null]) {
         expect(
@@ -110,8 +111,10 @@ describe('host + enclave over WebSocket', () => {
   });
 
   it('answers a garbage frame with an error and keeps serving that client and others', async () => {
+    // Before a session exists the enclave still answers plaintext frames (health and describe only), so this is
+    // where a garbage frame can be answered and the connection kept; inside a session a bad record ends it.
     const raw = await rawSocket(host.endpoint);
-    const other = await connect(host.endpoint);
+    const other = await connectTo(host);
     raw.ws.send(Buffer.from([0xff, 0x00, 0x13, 0x37]));
     const r1 = decodeResponse(encodeCbor(await raw.next()));
     expect(r1.ok).toBe(false);
@@ -136,14 +139,14 @@ describe('host + enclave over WebSocket', () => {
 
   it('closes a connection that sends an oversized frame (FRAME_TOO_LARGE) without harming others', async () => {
     const raw = await rawSocket(host.endpoint);
-    const other = await connect(host.endpoint);
+    const other = await connectTo(host);
     raw.ws.send(new Uint8Array(LIMITS.maxFrameBytes + 1));
     const [code] = await raw.closed;
     expect(code).toBe(1009);
     expect((await other.health()).status).toBe('ok');
     other.close();
     // The SDK refuses to send an oversized request in the first place.
-    const c = await connect(host.endpoint);
+    const c = await connectTo(host);
     expect(await rejectionCode(c.request('health', { pad: new Uint8Array(LIMITS.maxFrameBytes) }))).toBe(
       'REQUEST_INVALID',
     );
@@ -151,7 +154,7 @@ describe('host + enclave over WebSocket', () => {
   });
 
   it('serves 50 concurrent clients doing 100 requests each', async () => {
-    const clients = await Promise.all(Array.from({ length: 50 }, () => connect(host.endpoint)));
+    const clients = await Promise.all(Array.from({ length: 50 }, () => connectTo(host)));
     try {
       const results = await Promise.all(
         clients.map(async (c, i) => {
@@ -182,7 +185,7 @@ describe('enclave crash and restart', () => {
   });
 
   it('fails in-flight requests with retriable ENCLAVE_UNAVAILABLE on kill -9, restarts, then succeeds', async () => {
-    const client = await connect(host.endpoint, { timeoutMs: 5_000 });
+    const client = await connectTo(host, { timeoutMs: 5_000 });
     const firstPid = host.supervisor.pid!;
     expect((await client.health()).status).toBe('ok');
     // A stream of requests in flight when the enclave dies.
@@ -221,7 +224,7 @@ describe('Unix-socket client transport (the vsock code path)', () => {
   });
 
   it('relays requests and reports a killed enclave as ENCLAVE_UNAVAILABLE', async () => {
-    const client = await connect(host.endpoint);
+    const client = await connectTo(host);
     expect(host.endpoint.startsWith('unix:')).toBe(true);
     expect(await client.generateRandom(16)).toHaveLength(16);
     const pending = client.request('health', {}, { timeoutMs: 5_000 }).then(
@@ -242,10 +245,12 @@ describe('connection limit', () => {
   it('refuses connections beyond maxConnections with HOST_OVERLOADED', async () => {
     const host = await startTestHost({ maxConnections: 2 });
     try {
-      const a = await connect(host.endpoint);
-      const b = await connect(host.endpoint);
+      const a = await connectTo(host);
+      const b = await connectTo(host);
       await Promise.all([a.health(), b.health()]);
-      const c = await connect(host.endpoint);
+      // The SDK now runs the handshake when it connects; a lazy client keeps the original question: the first
+      // request on a refused connection fails with HOST_OVERLOADED.
+      const c = new EkmsClient(host.endpoint, hostConnectOptions(host));
       expect(await rejectionCode(c.health())).toBe('HOST_OVERLOADED');
       expect(host.stats().refused).toBe(1);
       a.close();

@@ -188,6 +188,7 @@ describe('key management round trips', () => {
       destroyedAt: null,
       deniedUses: null,
       aliases: [],
+      releasePolicy: null,
     });
     const full = await call('createKey', {
       description: 'orders',
@@ -679,6 +680,8 @@ describe('parameter checks (fail closed)', () => {
       disableKeyRotation: { keyId: id },
       scheduleKeyDeletion: { keyId: id },
       cancelKeyDeletion: { keyId: id },
+      releaseKey: { keyId: id },
+      putKeyReleasePolicy: { keyId: id, releasePolicy: null },
       createAlias: { aliasName: 'alias/q', targetKeyId: id },
       updateAlias: { aliasName: 'alias/p', targetKeyId: id },
       deleteAlias: { aliasName: 'alias/p' },

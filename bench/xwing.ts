@@ -1,0 +1,207 @@
+/**
+ * Benchmark `xwing`: the X-Wing KEM of shared/xwing.ts (node:crypto X25519 + noble ML-KEM-768 + noble SHA3) and the
+ * HPKE suite of shared/hpke.ts, each figure next to a baseline measured in the same run (style: figures beside a
+ * baseline; design §7 expects ≈5× noble's `ml_kem768_x25519` for encaps/decaps).
+ *
+ * Rows (unit ops/s; ratio = value / baseline, so > 1 means the row's contender is faster than its baseline):
+ * - `xwing.keygen`, `xwing.encaps`, `xwing.decaps.seed`: ours against noble's `ml_kem768_x25519` doing the same
+ *   operation (decapsulation from the 32-byte seed, which both expand on every call).
+ * - `xwing.decaps.expanded`: our cached `XWingDecapsulationKey` (draft §5.5.1) against noble decapsulating from the
+ *   seed: what a recipient that keeps its key object gains.
+ * - `ml-kem-768.encaps|decaps`: bare noble ML-KEM-768 against our X-Wing encaps / expanded-key decaps: the ratio says
+ *   how many ML-KEM-768 operations fit in one X-Wing operation (the cost of the X25519 half and the combiner).
+ * - `ml-kem-1024.encaps|decaps`: noble ML-KEM-1024 against ML-KEM-768: the cost of the larger parameter set.
+ * - `hpke.seal.32B`, `hpke.open.32B.seed|expanded`: single-shot HPKE of a 32-byte key against the bare X-Wing
+ *   operation it wraps (so 1 - ratio is the share of the key schedule and AES-256-GCM).
+ * - `hpke.seal.32B.vs-hpke-js`, `hpke.open.32B.vs-hpke-js`: our HPKE against @hpke/core + @hpke/hybridkem-x-wing
+ *   (same suite, WebCrypto AES-GCM and HKDF), the independent implementation the tests interoperate with.
+ *
+ * Every contender's output is checked against its baseline's (or a round trip) once before it is timed. Contenders
+ * take turns and are timed in CPU seconds (bench/envelope-harness.ts `measure`, called with bytes = 10^6 so that its
+ * "MB/s" is operations per second); each figure is the median over the samples.
+ *
+ * Usage: `await benchXWing()` → BenchResult rows; register it in bench/index.ts as `xwing: () => benchXWing()`.
+ */
+import { randomBytes } from 'node:crypto';
+import { Aes256Gcm, CipherSuite, HkdfSha256 } from '@hpke/core';
+import { XWing } from '@hpke/hybridkem-x-wing';
+import { ml_kem768_x25519 } from '@noble/post-quantum/hybrid.js';
+import { ml_kem768, ml_kem1024 } from '@noble/post-quantum/ml-kem.js';
+import { hpkeOpen, hpkeSeal } from '../shared/hpke.js';
+import { XWingDecapsulationKey, xwingDecapsulate, xwingEncapsulate, xwingKeygen } from '../shared/xwing.js';
+import { assertSameBytes, type BenchResult, type Contender, measure, row } from './envelope-harness.js';
+
+export type { BenchResult } from './envelope-harness.js';
+
+/** Options of `benchXWing`. */
+export interface BenchXWingOptions {
+  /** Samples per contender; the median is reported (default 5). */
+  readonly samples?: number;
+  /** Target CPU time of one sample of the slower contender of a pair, in seconds (default 0.1). */
+  readonly sampleSeconds?: number;
+}
+
+const OPS = 1e6; // `measure` reports bytes per CPU µs; with 10^6 "bytes" per run that is runs per CPU second.
+
+const ab = (u: Uint8Array): ArrayBuffer =>
+  u.buffer.slice(u.byteOffset, u.byteOffset + u.byteLength) as ArrayBuffer;
+
+/** CPU seconds of one run of `fn` (a few runs, the fastest). */
+async function secondsPerRun(fn: Contender['run']): Promise<number> {
+  let best = Number.POSITIVE_INFINITY;
+  for (let i = 0; i < 3; i++) {
+    const t0 = process.cpuUsage();
+    await fn();
+    const d = process.cpuUsage(t0);
+    best = Math.min(best, (d.user + d.system) / 1e6);
+  }
+  return Math.max(best, 1e-6);
+}
+
+/** Times `value` and `baseline` in turns; returns the row (ratio = value / baseline). */
+async function pair(
+  id: string,
+  value: Contender,
+  baseline: Contender,
+  { samples, sampleSeconds }: Required<BenchXWingOptions>,
+): Promise<BenchResult> {
+  const slowest = Math.max(await secondsPerRun(value.run), await secondsPerRun(baseline.run));
+  const reps = Math.max(3, Math.round(sampleSeconds / slowest));
+  const figures = await measure(OPS, [value, baseline], { reps, samples });
+  return row(id, 'ops/s', figures.get(value.name)!, figures.get(baseline.name)!);
+}
+
+/** Runs the benchmark and returns its figures. */
+export async function benchXWing(options: BenchXWingOptions = {}): Promise<BenchResult[]> {
+  const opts = { samples: options.samples ?? 5, sampleSeconds: options.sampleSeconds ?? 0.1 };
+
+  // Fixed inputs, and the sanity checks: ours equals noble on them.
+  const seed = new Uint8Array(randomBytes(32));
+  const eseed = new Uint8Array(randomBytes(64));
+  const ours = xwingKeygen(seed);
+  const noble = ml_kem768_x25519.keygen(seed);
+  assertSameBytes('xwing keygen = noble keygen', ours.publicKey, noble.publicKey);
+  const encOurs = xwingEncapsulate(ours.publicKey, { testOnlyEseed: eseed.slice() });
+  const encNoble = ml_kem768_x25519.encapsulate(noble.publicKey, eseed.slice());
+  assertSameBytes('xwing encaps ct = noble', encOurs.ciphertext, encNoble.cipherText);
+  assertSameBytes('xwing encaps ss = noble', encOurs.sharedSecret, encNoble.sharedSecret);
+  const ct = encOurs.ciphertext;
+  const expanded = XWingDecapsulationKey.fromSecretKey(seed);
+  assertSameBytes('xwing decaps (seed)', xwingDecapsulate(ct, seed), encOurs.sharedSecret);
+  assertSameBytes('xwing decaps (expanded)', expanded.decapsulate(ct), encOurs.sharedSecret);
+  assertSameBytes('noble decaps', ml_kem768_x25519.decapsulate(ct, noble.secretKey), encOurs.sharedSecret);
+
+  const m768 = ml_kem768.keygen();
+  const m768ct = ml_kem768.encapsulate(m768.publicKey).cipherText;
+  const m1024 = ml_kem1024.keygen();
+  const m1024ct = ml_kem1024.encapsulate(m1024.publicKey).cipherText;
+
+  const info = new TextEncoder().encode('ekms/wrap-key v1 key=bench version=1');
+  const aad = new Uint8Array(0);
+  const pt = new Uint8Array(randomBytes(32));
+  const sealed = hpkeSeal(ours.publicKey, info, aad, pt);
+  assertSameBytes('hpke round trip (seed)', hpkeOpen(seed, sealed.enc, info, aad, sealed.ciphertext), pt);
+  assertSameBytes(
+    'hpke round trip (expanded)',
+    hpkeOpen(expanded, sealed.enc, info, aad, sealed.ciphertext),
+    pt,
+  );
+
+  const suite = new CipherSuite({ kem: new XWing(), kdf: new HkdfSha256(), aead: new Aes256Gcm() });
+  const jsPublic = await suite.kem.importKey('raw', ab(ours.publicKey), true);
+  const jsPrivate = await suite.kem.importKey('raw', ab(seed), false);
+  const jsSealed = await suite.seal({ recipientPublicKey: jsPublic, info: ab(info) }, ab(pt), ab(aad));
+  assertSameBytes(
+    '@hpke seal → hpkeOpen',
+    hpkeOpen(seed, new Uint8Array(jsSealed.enc), info, aad, new Uint8Array(jsSealed.ct)),
+    pt,
+  );
+  const jsOpened = await suite.open(
+    { recipientKey: jsPrivate, enc: ab(sealed.enc), info: ab(info) },
+    ab(sealed.ciphertext),
+    ab(aad),
+  );
+  assertSameBytes('hpkeSeal → @hpke open', new Uint8Array(jsOpened), pt);
+
+  const c = (name: string, run: Contender['run']): Contender => ({ name, run });
+  const xwEncaps = c('xwing encaps', () => xwingEncapsulate(ours.publicKey));
+  const xwDecapsSeed = c('xwing decaps seed', () => xwingDecapsulate(ct, seed));
+  const xwDecapsExpanded = c('xwing decaps expanded', () => expanded.decapsulate(ct));
+  const nobleDecaps = c('noble decaps', () => ml_kem768_x25519.decapsulate(ct, noble.secretKey));
+  const m768Encaps = c('ml-kem-768 encaps', () => ml_kem768.encapsulate(m768.publicKey));
+  const m768Decaps = c('ml-kem-768 decaps', () => ml_kem768.decapsulate(m768ct, m768.secretKey));
+
+  const rows: BenchResult[] = [];
+  rows.push(
+    await pair(
+      'xwing.keygen',
+      c('xwing keygen', () => xwingKeygen()),
+      c('noble keygen', () => ml_kem768_x25519.keygen()),
+      opts,
+    ),
+  );
+  rows.push(
+    await pair(
+      'xwing.encaps',
+      xwEncaps,
+      c('noble encaps', () => ml_kem768_x25519.encapsulate(noble.publicKey)),
+      opts,
+    ),
+  );
+  rows.push(await pair('xwing.decaps.seed', xwDecapsSeed, nobleDecaps, opts));
+  rows.push(await pair('xwing.decaps.expanded', xwDecapsExpanded, nobleDecaps, opts));
+  rows.push(await pair('ml-kem-768.encaps', m768Encaps, xwEncaps, opts));
+  rows.push(await pair('ml-kem-768.decaps', m768Decaps, xwDecapsExpanded, opts));
+  rows.push(
+    await pair(
+      'ml-kem-1024.encaps',
+      c('ml-kem-1024 encaps', () => ml_kem1024.encapsulate(m1024.publicKey)),
+      m768Encaps,
+      opts,
+    ),
+  );
+  rows.push(
+    await pair(
+      'ml-kem-1024.decaps',
+      c('ml-kem-1024 decaps', () => ml_kem1024.decapsulate(m1024ct, m1024.secretKey)),
+      m768Decaps,
+      opts,
+    ),
+  );
+  const hpkeSealC = c('hpke seal', () => hpkeSeal(ours.publicKey, info, aad, pt));
+  const hpkeOpenSeed = c('hpke open seed', () => hpkeOpen(seed, sealed.enc, info, aad, sealed.ciphertext));
+  rows.push(await pair('hpke.seal.32B', hpkeSealC, xwEncaps, opts));
+  rows.push(await pair('hpke.open.32B.seed', hpkeOpenSeed, xwDecapsSeed, opts));
+  rows.push(
+    await pair(
+      'hpke.open.32B.expanded',
+      c('hpke open expanded', () => hpkeOpen(expanded, sealed.enc, info, aad, sealed.ciphertext)),
+      xwDecapsExpanded,
+      opts,
+    ),
+  );
+  rows.push(
+    await pair(
+      'hpke.seal.32B.vs-hpke-js',
+      hpkeSealC,
+      c('hpke-js seal', () => suite.seal({ recipientPublicKey: jsPublic, info: ab(info) }, ab(pt), ab(aad))),
+      opts,
+    ),
+  );
+  rows.push(
+    await pair(
+      'hpke.open.32B.vs-hpke-js',
+      hpkeOpenSeed,
+      c('hpke-js open', () =>
+        suite.open(
+          { recipientKey: jsPrivate, enc: ab(sealed.enc), info: ab(info) },
+          ab(sealed.ciphertext),
+          ab(aad),
+        ),
+      ),
+      opts,
+    ),
+  );
+  expanded.destroy();
+  return rows;
+}
