@@ -41,13 +41,21 @@ export function snpProductOfArk(pem: string): SnpTrustAnchor['product'] {
   return cn[1] as SnpTrustAnchor['product'];
 }
 
+/** Whether a configured root is an AMD ARK; memoised (roots repeat on every handshake; bounded to 64 entries). */
+const arkMemo = new Map<string, boolean>();
 function isArk(pem: string): boolean {
+  const known = arkMemo.get(pem);
+  if (known !== undefined) return known;
+  let ark: boolean;
   try {
     snpProductOfArk(pem);
-    return true;
+    ark = true;
   } catch {
-    return false;
+    ark = false;
   }
+  if (arkMemo.size >= 64) arkMemo.clear();
+  arkMemo.set(pem, ark);
+  return ark;
 }
 
 /**

@@ -32,6 +32,13 @@ async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const json = args.includes('--json');
   const only = args.filter((a) => !a.startsWith('--'));
+  const unknown = only.filter((a) => !Object.hasOwn(suites, a));
+  if (unknown.length > 0) {
+    const message = `unknown benchmark suite(s): ${unknown.join(', ')} (one of ${Object.keys(suites).join(', ')})`;
+    if (json) process.stdout.write(`${JSON.stringify({ ok: false, code: 'USAGE_ERROR', message })}\n`);
+    else process.stderr.write(`${message}\n`);
+    process.exit(2);
+  }
   const results: Row[] = [];
   for (const [name, run] of Object.entries(suites)) {
     if (only.length > 0 && !only.includes(name)) continue;
@@ -46,7 +53,8 @@ async function main(): Promise<void> {
     date: new Date().toISOString(),
   };
   if (json) {
-    process.stdout.write(`${JSON.stringify({ machine, results }, null, 2)}\n`);
+    // The CLI contract's one JSON document ({"ok":true,…}) with the issue's shape { machine, results }.
+    process.stdout.write(`${JSON.stringify({ ok: true, machine, results }, null, 2)}\n`);
     return;
   }
   const fmt = (n: number): string => (n >= 100 ? Math.round(n).toString() : n.toFixed(2));

@@ -174,6 +174,44 @@ export async function benchKmsService(): Promise<BenchRow[]> {
       ['encrypt.32B', (c) => c.encrypt(keyId, new Uint8Array(32), context)],
       ['decrypt.32B', (c) => c.decrypt(sample.ciphertextBlob, context)],
     ];
+    // Memory per idle session: the enclave's and the host's RSS growth for N idle sessions, against N idle raw
+    // WebSocket connections (the host still gives each its own enclave stream).
+    const IDLE = 200;
+    const rss = (pid: number | undefined): number => {
+      if (pid === undefined) return Number.NaN;
+      const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+      return m ? Number(m[1]) : Number.NaN;
+    };
+    const idleCost = async (open: () => Promise<{ close(): void }>) => {
+      await new Promise((r) => setTimeout(r, 200));
+      const e0 = rss(host.supervisor.pid);
+      const h0 = process.memoryUsage().rss / 1024;
+      const conns: Array<{ close(): void }> = [];
+      for (let i = 0; i < IDLE; i++) conns.push(await open());
+      await new Promise((r) => setTimeout(r, 300));
+      const e1 = rss(host.supervisor.pid);
+      const h1 = process.memoryUsage().rss / 1024;
+      for (const c of conns) c.close();
+      await new Promise((r) => setTimeout(r, 300));
+      return { enclave: (e1 - e0) / IDLE, process: (h1 - h0) / IDLE };
+    };
+    const rawIdle = await idleCost(() => rawEcho(host.endpoint));
+    const sessionIdle = await idleCost(() => connect(host.endpoint, adminOptions));
+    rows.push({
+      id: 'session.idle.enclave-rss-per-connection',
+      unit: 'KiB',
+      value: sessionIdle.enclave,
+      baseline: rawIdle.enclave,
+      ratio: sessionIdle.enclave / rawIdle.enclave,
+    });
+    rows.push({
+      id: 'session.idle.client+host-rss-per-connection',
+      unit: 'KiB',
+      value: sessionIdle.process,
+      baseline: rawIdle.process,
+      ratio: sessionIdle.process / rawIdle.process,
+    });
+
     for (const concurrency of [1, 16, 64]) {
       const clients = await Promise.all(
         Array.from({ length: concurrency }, () => connect(host.endpoint, adminOptions)),

@@ -47,8 +47,8 @@ export function parseRelease(r: Params): Release {
 }
 
 /**
- * Verifies and opens a release. `enclaveIdentity` is the 32-byte Ed25519 key of the attested enclave (the
- * session's claims: Nitro `publicKey`).
+ * Verifies and opens a release. `enclaveIdentity` is the 32-byte Ed25519 key of the attested enclave
+ * (`EkmsClient.enclaveIdentity` of the session that received the release; Nitro and SEV-SNP alike).
  * @throws CryptoError SIGNATURE_INVALID-like failures as DECRYPT_FAILED (bad signature, other recipient, bad
  *   ciphertext); ProtocolError MESSAGE_INVALID (malformed statement)
  */
@@ -81,6 +81,20 @@ export function openRelease(
     !(s['requestDigest'] instanceof Uint8Array)
   ) {
     throw new ProtocolError('MESSAGE_INVALID', 'the release statement does not match this recipient and key');
+  }
+  const signedBlob = s['ciphertextBlob'];
+  /* Precondition: the ciphertext blob beside the statement is the one the enclave signed (or both are absent). */
+  if (
+    signedBlob === undefined
+      ? r.ciphertextBlob !== undefined
+      : !(signedBlob instanceof Uint8Array) ||
+        r.ciphertextBlob === undefined ||
+        !Buffer.from(signedBlob).equals(Buffer.from(r.ciphertextBlob))
+  ) {
+    throw new ProtocolError(
+      'MESSAGE_INVALID',
+      'the ciphertext blob of the release is not the one its signed statement names',
+    );
   }
   const info = encodeCbor({
     ctx: RELEASE_CONTEXT,

@@ -385,6 +385,12 @@ export class EkmsClient {
     return this.conn?.session?.claims;
   }
 
+  /** The attested enclave's identity key of the current session (what `openRelease` verifies statements with). */
+  get enclaveIdentity(): Uint8Array | undefined {
+    const identity = this.conn?.session?.identity;
+    return identity === undefined ? undefined : Uint8Array.from(identity);
+  }
+
   private requestOn(
     conn: Connection,
     op: string,

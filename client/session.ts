@@ -61,6 +61,11 @@ export interface ClientSession {
   readonly binder: Uint8Array;
   /** The enclave's verified claims. */
   readonly claims: Claims;
+  /**
+   * The enclave's per-boot Ed25519 identity key (32 bytes) that its evidence binds and that signed this handshake:
+   * the key `openRelease` verifies release statements with (SEV-SNP claims carry no public key).
+   */
+  readonly identity: Uint8Array;
   destroy(): void;
 }
 
@@ -157,6 +162,7 @@ export function startClientHandshake(trust: EnclaveTrust, now: () => number = Da
           receive: new RecordProtector(keys.s2cKey, keys.s2cIv),
           binder: Uint8Array.from(keys.binder),
           claims,
+          identity: Uint8Array.from(body.identity),
           destroy() {
             this.send.destroy();
             this.receive.destroy();

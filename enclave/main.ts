@@ -18,6 +18,7 @@ import { parseEndpointAddress, vsockBridgeArgs } from '../shared/address.js';
 import { EkmsError } from '../shared/errors.js';
 import { VERSION } from '../shared/version.js';
 import { createAttestor } from './attestor/attestor.js';
+import { AuditLog } from './audit/audit-log.js';
 import { Keystore } from './keystore/keystore.js';
 import { loadSimulationRootKey } from './keystore/root-key.js';
 import { adminOnly } from './kms/authorizer.js';
@@ -103,6 +104,11 @@ async function main(): Promise<void> {
   let keystore: Keystore | undefined;
   let storage: StorageClient | undefined;
   let principals = new PrincipalRegistry([]);
+  let audit: AuditLog | undefined;
+  // The per-boot identity: generated here, never stored; the first evidence is made now so a broken attestor
+  // fails the start-up rather than the first handshake.
+  const identity = new EnclaveIdentity(attestor, now);
+  const evidence = await identity.evidence();
   if (values.storage !== undefined) {
     const storageAddress = parseEndpointAddress(values.storage);
     if (storageAddress.kind !== 'unix') {
@@ -131,6 +137,16 @@ async function main(): Promise<void> {
     try {
       keystore = await Keystore.open({ storage, rootKey: root.key, now, logger });
       principals = await PrincipalRegistry.load({ storage, rootKey: root.key, admin: adminKey, logger });
+      const channel = storage;
+      // The tamper-evident audit log (docs/audit.md): chained from the sealed head, boot record with this evidence.
+      audit = await AuditLog.open({
+        storage,
+        rootKey: root.key,
+        identity: { publicKey: identity.publicKey, sign: (m) => identity.signStatement(m) },
+        evidence,
+        now,
+        sink: (line) => channel.appendAudit(line),
+      });
     } finally {
       root.key.fill(0);
     }
@@ -140,10 +156,6 @@ async function main(): Promise<void> {
   }
   rmSync(socketPath, { force: true });
   const startedAt = Date.now();
-  // The per-boot identity: generated here, never stored; the first evidence is made now so a broken attestor
-  // fails the start-up rather than the first handshake.
-  const identity = new EnclaveIdentity(attestor, now);
-  await identity.evidence();
   const server = await startEnclaveServer({
     socketPath,
     logger,
@@ -155,14 +167,18 @@ async function main(): Promise<void> {
       authorizer: adminOnly,
       identity,
       principals,
+      audit,
       rootKeySource: keystore === undefined ? null : 'insecure-simulation',
     },
   });
   const shutdown = (): void => {
     logger.info('shutting down');
     keystore?.close();
-    storage?.close();
-    void server.close().then(() => process.exit(0));
+    // The shutdown checkpoint signs the tail, then the channel closes.
+    const auditClosed = (audit?.close() ?? Promise.resolve())
+      .catch(() => undefined)
+      .then(() => storage?.close());
+    void Promise.all([auditClosed, server.close()]).then(() => process.exit(0));
     setTimeout(() => process.exit(0), 2000).unref();
   };
   process.on('SIGTERM', shutdown);

@@ -9,6 +9,7 @@ import type { Params } from '../shared/messages.js';
 import { StoreError } from '../shared/store-errors.js';
 import { VERSION } from '../shared/version.js';
 import type { Attestor } from './attestor/attestor.js';
+import type { AuditLog } from './audit/audit-log.js';
 import { type AttestedWorkload, authenticate } from './authenticate.js';
 import type { Keystore } from './keystore/keystore.js';
 import type { Authorizer, Principal } from './kms/authorizer.js';
@@ -30,6 +31,8 @@ export interface OperationContext {
   /** The per-boot identity (signs handshakes and release statements). */
   readonly identity: EnclaveIdentity;
   readonly principals: PrincipalRegistry;
+  /** The audit log (undefined without a storage channel, and in in-process tests). */
+  readonly audit?: AuditLog | undefined;
 }
 
 /**

@@ -12,12 +12,15 @@
 import { createPublicKey, type KeyObject, verify } from 'node:crypto';
 import type { Logger } from 'pino';
 import { decodeCbor, encodeCbor } from '../shared/cbor.js';
+import { SealedStateError } from '../shared/crypto-errors.js';
 import { clientAuthContent } from '../shared/session.js';
 import { SessionError } from '../shared/session-errors.js';
 import { Sealer } from './sealing.js';
 import type { BlobStorage } from './storage/blob-storage.js';
 
 const BLOB = 'principals';
+/** Key record blobs (enclave/keystore/keystore.ts): their presence means this is not the keystore's first start. */
+const KEY_BLOB_PREFIX = 'key.';
 
 export interface RegisteredPrincipal {
   readonly name: string;
@@ -47,8 +50,9 @@ export class PrincipalRegistry {
   }
 
   /**
-   * Loads the sealed principals, or pins `admin` on the first start.
-   * @throws SealedStateError (corrupt/rolled back), StoreError
+   * Loads the sealed principals, or pins `admin` on the first start (a store without key records).
+   * @throws SealedStateError (corrupt/rolled back; SEALED_BLOB_ROLLBACK when the principals are missing while key
+   *   records exist), StoreError
    */
   static async load(options: {
     storage: BlobStorage;
@@ -77,6 +81,16 @@ export class PrincipalRegistry {
           );
         }
         return registry;
+      }
+      /* Precondition: the first admin is pinned only on a store without keys. Sealed principals missing beside key
+         records mean the host dropped them (e.g. to pin its own --admin-key and become admin of existing keys). */
+      const keyRecords = (await options.storage.list()).filter((n) => n.startsWith(KEY_BLOB_PREFIX));
+      if (keyRecords.length > 0) {
+        throw new SealedStateError(
+          'SEALED_BLOB_ROLLBACK',
+          `the sealed principals are missing but ${keyRecords.length} key record(s) exist; refusing to pin an admin key from the host`,
+          { details: { name: BLOB } },
+        );
       }
       if (options.admin === undefined) return new PrincipalRegistry([]);
       const list = [{ name: 'admin', admin: true, publicKey: options.admin }];

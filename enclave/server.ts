@@ -10,12 +10,21 @@
 import { createHash } from 'node:crypto';
 import net from 'node:net';
 import type { Logger } from 'pino';
+import { AuditError } from '../shared/audit-errors.js';
 import { decodeCbor } from '../shared/cbor.js';
 import { EkmsError, ProtocolError, TransportError } from '../shared/errors.js';
 import { encodeStreamFrame, StreamFrameDecoder } from '../shared/frame.js';
 import { LIMITS } from '../shared/limits.js';
-import { encodeError, encodeOk, parseRequest, peekRequestId } from '../shared/messages.js';
+import {
+  encodeError,
+  encodeOk,
+  type Params,
+  parseRequest,
+  peekRequestId,
+  type Request,
+} from '../shared/messages.js';
 import { SessionError } from '../shared/session-errors.js';
+import type { AuditEvent, AuditLog } from './audit/audit-log.js';
 import { ANONYMOUS } from './kms/authorizer.js';
 import { type Caller, OPERATIONS, type OperationContext } from './operations.js';
 import { acceptSession, type ServerSession } from './session.js';
@@ -43,6 +52,42 @@ function wipeSecrets(result: Readonly<Record<string, unknown>>): void {
   }
 }
 
+/** Operations that touch no key and decide nothing: not audited (everything else is, allowed or refused). */
+const UNAUDITED_OPERATIONS: ReadonlySet<string> = new Set(['health', 'describe', 'generateRandom']);
+/** Codes that mean "refused by an access or key-state decision" (audit outcome `denied`, not `error`). */
+const DENIAL_CODES: ReadonlySet<string> = new Set([
+  'ACCESS_DENIED',
+  'AUTHENTICATION_FAILED',
+  'RECIPIENT_NOT_ATTESTED',
+  'KEY_DISABLED',
+  'KEY_PENDING_DELETION',
+  'KEY_DESTROYED',
+]);
+const AUDIT_KEY_ID =
+  /^(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|alias\/[A-Za-z0-9/_-]{1,250})$/;
+
+/** The key a request acted on: the resolved id from the result, else the id or alias it named (if well-formed). */
+function auditKeyId(params: Params, result: Params | undefined): string | null {
+  const meta = result?.['keyMetadata'] as Record<string, unknown> | undefined;
+  for (const v of [
+    result?.['keyId'],
+    meta?.['keyId'],
+    params['keyId'],
+    params['destinationKeyId'],
+    params['targetKeyId'],
+  ]) {
+    if (typeof v === 'string' && AUDIT_KEY_ID.test(v)) return v;
+  }
+  return null;
+}
+
+/** The request's encryption context, when it is a plain map (an invalid one is recorded without a digest). */
+function auditContext(params: Params): Record<string, string> | null {
+  const c = params['encryptionContext'] ?? params['destinationEncryptionContext'];
+  if (typeof c !== 'object' || c === null || Array.isArray(c) || c instanceof Uint8Array) return null;
+  return c as Record<string, string>;
+}
+
 /**
  * Operations answered before a session exists (plaintext, readable by the host): liveness and the public facts
  * of `describe`. Everything else needs the attested session (SESSION_REQUIRED): key material, plaintext and even
@@ -59,7 +104,8 @@ function isClientHello(decoded: unknown): boolean {
 }
 
 function serveConnection(socket: net.Socket, opts: EnclaveServerOptions): void {
-  const log = opts.logger.child({ conn: nextConnectionId++ });
+  const connectionId = nextConnectionId++;
+  const log = opts.logger.child({ conn: connectionId });
   const decoder = new StreamFrameDecoder();
   const inFlight = new Set<number>();
   let closed = false;
@@ -91,8 +137,16 @@ function serveConnection(socket: net.Socket, opts: EnclaveServerOptions): void {
   const end = (): void => {
     closed = true;
     socket.end();
+    // Keep reading (and discarding, see 'data') so that the peer's end of the stream is seen and the socket closes.
+    socket.resume();
+    /* Precondition: an ended session's keys are zeroed now, not when the peer (the host) closes its half. */
+    session?.destroy();
   };
-  socket.on('drain', () => socket.resume());
+  /** True while a handshake runs: reading stays paused (frames behind it would otherwise pile up in memory). */
+  let handshaking = false;
+  socket.on('drain', () => {
+    if (!handshaking) socket.resume();
+  });
 
   const handle = async (frame: Uint8Array, decodedAlready?: unknown): Promise<void> => {
     let decoded: unknown = decodedAlready;
@@ -129,11 +183,23 @@ function serveConnection(socket: net.Socket, opts: EnclaveServerOptions): void {
         );
       }
       inFlight.add(req.id);
+      const audited = opts.context.audit !== undefined && !UNAUDITED_OPERATIONS.has(req.op);
       try {
         const digest = new Uint8Array(createHash('sha256').update(frame).digest());
-        const result = await op(req.params, opts.context, caller, { digest });
-        send(encodeOk(req.id, result));
-        wipeSecrets(result);
+        let result: Params;
+        try {
+          result = await op(req.params, opts.context, caller, { digest });
+        } catch (err) {
+          if (audited) await auditOutcome(req, undefined, err);
+          throw err;
+        }
+        try {
+          /* Precondition: a key use is answered only once its audit record is durable (fail closed). */
+          if (audited) await auditOutcome(req, result, undefined);
+          send(encodeOk(req.id, result));
+        } finally {
+          wipeSecrets(result);
+        }
         log.debug({ op: req.op, id: req.id }, 'ok');
       } finally {
         inFlight.delete(req.id);
@@ -142,6 +208,49 @@ function serveConnection(socket: net.Socket, opts: EnclaveServerOptions): void {
       if (err instanceof EkmsError) log.info({ code: err.code, id }, 'request failed');
       else log.error({ err }, 'internal error');
       send(encodeError(id, err));
+    }
+  };
+
+  /**
+   * Records one request's outcome in the audit log (docs/audit.md). A failure to record an allowed request fails
+   * the request (AUDIT_UNAVAILABLE); a failure to record a refusal is logged and the refusal still goes out.
+   */
+  const auditOutcome = async (req: Request, result: Params | undefined, err: unknown): Promise<void> => {
+    const audit = opts.context.audit as AuditLog;
+    const code = err === undefined ? null : err instanceof EkmsError ? err.code : 'INTERNAL_ERROR';
+    const event: AuditEvent = {
+      principal: caller.principal.authentication === 'none' ? null : caller.principal.name,
+      authentication:
+        caller.principal.authentication === 'signature' && caller.workload !== undefined
+          ? 'signature+attestation'
+          : caller.principal.authentication === 'unauthenticated-admin'
+            ? 'none'
+            : caller.principal.authentication,
+      attested:
+        caller.workload === undefined
+          ? null
+          : { type: caller.workload.claims.type, measurement: caller.workload.claims.measurement },
+      operation: req.op,
+      keyId: auditKeyId(req.params, result),
+      keyVersion: typeof result?.['keyVersion'] === 'number' ? result['keyVersion'] : null,
+      context: auditContext(req.params),
+      outcome: code === null ? 'allowed' : DENIAL_CODES.has(code) ? 'denied' : 'error',
+      code,
+      requestId: `${connectionId}.${req.id}`,
+    };
+    try {
+      await audit.record(event);
+    } catch (auditErr) {
+      log.error({ code: (auditErr as EkmsError).code, op: req.op }, 'audit record failed');
+      if (err === undefined) {
+        throw new AuditError(
+          'AUDIT_UNAVAILABLE',
+          'the audit log cannot record this request; it was not answered',
+          {
+            cause: auditErr,
+          },
+        );
+      }
     }
   };
 
@@ -187,13 +296,22 @@ function serveConnection(socket: net.Socket, opts: EnclaveServerOptions): void {
       return;
     }
     if (isClientHello(decoded)) {
-      handshake = startSession(frame);
+      /* Precondition: nothing more is read while the handshake runs (it may wait for the attestor); the frames of
+         this chunk wait behind it, the next chunk only once it is done. */
+      handshaking = true;
+      socket.pause();
+      handshake = startSession(frame).finally(() => {
+        handshaking = false;
+        if (!closed && !socket.writableNeedDrain) socket.resume();
+      });
       return;
     }
     void handle(frame, decoded);
   };
 
   socket.on('data', (chunk: Buffer) => {
+    /* Precondition: once the enclave ended a connection it reads nothing more from it (no new handshake, no request). */
+    if (closed) return;
     let frames: Uint8Array[];
     try {
       frames = decoder.push(chunk);
@@ -204,6 +322,7 @@ function serveConnection(socket: net.Socket, opts: EnclaveServerOptions): void {
       return;
     }
     for (const f of frames) {
+      if (closed) break;
       // Frames behind a running handshake wait for it, in order (they are records under its keys).
       if (handshake !== undefined && session === undefined && !closed) {
         const prior = handshake;

@@ -43,18 +43,30 @@ export class EnclaveIdentity {
     this.#now = now;
   }
 
-  /** Evidence binding this identity: cached, renewed after EVIDENCE_REFRESH_MS. */
+  /**
+   * Evidence binding this identity: cached, renewed after EVIDENCE_REFRESH_MS. A renewal that fails keeps the
+   * cached evidence in service (clients judge its age themselves) and is retried by the next call; only when there
+   * is no evidence at all does the attestor's error surface.
+   */
   evidence(): Promise<EvidenceBundle> {
     const now = this.#now();
-    if (this.#evidence !== undefined && now - this.#evidence.at < EVIDENCE_REFRESH_MS) {
-      return Promise.resolve(this.#evidence.bundle);
+    const cached = this.#evidence;
+    if (cached !== undefined && now - cached.at < EVIDENCE_REFRESH_MS) {
+      return Promise.resolve(cached.bundle);
     }
     this.#pending ??= this.#attestor
       .evidence(identityBinding(this.publicKey), this.publicKey, new Date(now))
-      .then((bundle) => {
-        this.#evidence = { bundle, at: now };
-        return bundle;
-      })
+      .then(
+        (bundle) => {
+          this.#evidence = { bundle, at: now };
+          return bundle;
+        },
+        (err: unknown) => {
+          /* Precondition: a failed renewal does not take down handshakes while the cached evidence exists. */
+          if (this.#evidence !== undefined) return this.#evidence.bundle;
+          throw err;
+        },
+      )
       .finally(() => {
         this.#pending = undefined;
       });

@@ -3,8 +3,12 @@
  * enclave's get/put/delete/list requests from the blob store. The host never interprets a blob: it only sees
  * names, sizes and timing. Errors of the store travel back with their codes (STORE_*), so that the enclave can
  * fail the client's operation with the same code and nothing acknowledged is lost.
+ *
+ * It is also the audit-log sink: `audit.append` lines go to an AuditFileSink (host/audit-sink.ts), by default
+ * `audit.jsonl` in the parent of the blob store's directory (`ekms start`: `<data dir>/audit.jsonl`).
  */
 import net from 'node:net';
+import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { decodeCbor } from '../shared/cbor.js';
 import { EkmsError, ProtocolError } from '../shared/errors.js';
@@ -12,26 +16,41 @@ import { encodeStreamFrame, StreamFrameDecoder } from '../shared/frame.js';
 import { LIMITS } from '../shared/limits.js';
 import { encodeError, encodeOk, type Params, parseRequest, peekRequestId } from '../shared/messages.js';
 import {
+  auditAppendParams,
   listParams,
   nameParams,
   putParams,
   STORAGE_CBOR_OPTIONS,
   StorageOp,
 } from '../shared/storage-protocol.js';
+import { AUDIT_LOG_FILE, AuditFileSink } from './audit-sink.js';
 import type { BlobStore } from './blob-store.js';
 
 export interface StorageServer {
   close(): Promise<void>;
   /** Requests served, by operation (for metrics and tests). */
   readonly counts: Readonly<Record<string, number>>;
+  /** Where `audit.append` lines go. */
+  readonly auditLogPath: string;
+}
+
+export interface StorageServerOptions {
+  /** The audit log file (default: `audit.jsonl` beside the store's directory). */
+  readonly auditLogPath?: string;
 }
 
 /**
  * Answers one storage request.
  * @throws ProtocolError OPERATION_UNKNOWN, REQUEST_INVALID; StoreError (the store's codes)
  */
-async function serve(store: BlobStore, op: string, params: Params): Promise<Params> {
+async function serve(store: BlobStore, audit: AuditFileSink, op: string, params: Params): Promise<Params> {
   switch (op) {
+    case StorageOp.AuditAppend: {
+      // Called synchronously on arrival, so appends keep the order the enclave sent them in.
+      const { line } = auditAppendParams(params);
+      await audit.append(line);
+      return {};
+    }
     case StorageOp.Get: {
       const { name } = nameParams(params);
       return { bytes: (await store.get(name)) ?? null };
@@ -57,13 +76,19 @@ async function serve(store: BlobStore, op: string, params: Params): Promise<Para
   }
 }
 
-/** Listens on `socketPath` (a Unix socket in the host's private run directory) and serves `store`. */
+/**
+ * Listens on `socketPath` (a Unix socket in the host's private run directory) and serves `store` and the audit log.
+ * @throws StoreError STORE_WRITE_FAILED, STORE_FULL (the audit log cannot be opened)
+ */
 export async function startStorageServer(
   socketPath: string,
   store: BlobStore,
   logger: Logger,
+  options: StorageServerOptions = {},
 ): Promise<StorageServer> {
   const log = logger.child({ component: 'storage' });
+  const auditLogPath = options.auditLogPath ?? join(dirname(store.dir), AUDIT_LOG_FILE);
+  const audit = await AuditFileSink.open(auditLogPath);
   const counts: Record<string, number> = {};
   const sockets = new Set<net.Socket>();
   const server = net.createServer((socket) => {
@@ -81,7 +106,7 @@ export async function startStorageServer(
         id = peekRequestId(decoded);
         const req = parseRequest(decoded);
         counts[req.op] = (counts[req.op] ?? 0) + 1;
-        send(encodeOk(req.id, await serve(store, req.op, req.params)));
+        send(encodeOk(req.id, await serve(store, audit, req.op, req.params)));
       } catch (err) {
         log.warn({ code: (err as EkmsError).code ?? 'INTERNAL_ERROR', id }, 'storage request failed');
         send(
@@ -102,19 +127,26 @@ export async function startStorageServer(
     });
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    const onError = (err: Error): void => {
+      void audit.close();
+      reject(err);
+    };
+    server.once('error', onError);
     server.listen(socketPath, () => {
-      server.off('error', reject);
+      server.off('error', onError);
       resolve();
     });
   });
   server.on('error', (err) => log.error({ err: err.message }, 'storage listener error'));
   return {
     counts,
-    close: () =>
-      new Promise<void>((resolve) => {
+    auditLogPath,
+    close: async () => {
+      await new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();
         server.close(() => resolve());
-      }),
+      });
+      await audit.close();
+    },
   };
 }

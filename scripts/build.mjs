@@ -2,6 +2,7 @@
 //   dist/enclave.mjs  the enclave image: self-contained (all dependencies inlined), its SHA-384 is the simulated
 //                     measurement, so any change to enclave code or its dependencies changes what clients see.
 //   dist/cli.mjs      the ekms CLI (client + `ekms start`, which runs the host); node_modules stay external.
+//   dist/bench.mjs    the benchmarks (`npm run bench`, `ekms bench`).
 
 import { mkdirSync } from 'node:fs';
 import { build } from 'esbuild';
@@ -41,4 +42,6 @@ await Promise.all([
     plugins: [noNativeCbor],
   }),
   build({ ...common, entryPoints: ['client/cli/entry.ts'], outfile: 'dist/cli.mjs', packages: 'external' }),
+  // `ekms bench` runs this bundle (benchmarks import the dev peer @aws-crypto/client-node, kept external).
+  build({ ...common, entryPoints: ['bench/index.ts'], outfile: 'dist/bench.mjs', packages: 'external' }),
 ]);

@@ -11,10 +11,16 @@
  *   store.put     { name, bytes }                      { }
  *   store.delete  { name }                             { deleted: bool }
  *   store.list    { after?: name, limit?: 1..1000 }    { names: [name…] (sorted), next: name | null }
+ *   audit.append  { line: bstr }                       { }      (after the host appended and fsynced the line)
+ *
+ * `audit.append` carries one audit-log line (shared/audit.ts; UTF-8, no "\n", at most AUDIT_LIMITS.maxLineBytes) as a
+ * byte string (a boot record with evidence can exceed the CBOR text-string limit). The host appends it to its
+ * audit file in arrival order (host/audit-sink.ts); the records are public by design, and tamper-evident.
  *
  * The host learns names, sizes and timing only: blobs are sealed (enclave/sealing.ts) before they leave the
  * enclave, and every answer of the host is checked there (authentication, name, version), never trusted.
  */
+import { AUDIT_LIMITS } from './audit.js';
 import { type CborDecodeOptions, decodeCbor } from './cbor.js';
 import { ProtocolError } from './errors.js';
 import { LIMITS } from './limits.js';
@@ -26,6 +32,7 @@ export const StorageOp = {
   Put: 'store.put',
   Delete: 'store.delete',
   List: 'store.list',
+  AuditAppend: 'audit.append',
 } as const;
 export type StorageOp = (typeof StorageOp)[keyof typeof StorageOp];
 
@@ -103,4 +110,24 @@ export function putParams(params: Params): { name: string; bytes: Uint8Array } {
   if (!(bytes instanceof Uint8Array))
     throw new ProtocolError('REQUEST_INVALID', 'bytes must be a byte string');
   return { name: blobNameParam(params, 'name'), bytes };
+}
+
+/**
+ * Parameters of `audit.append`: one line of at most AUDIT_LIMITS.maxLineBytes bytes without CR or LF (the host
+ * adds the "\n"; a line break inside would split a record).
+ * @throws ProtocolError REQUEST_INVALID
+ */
+export function auditAppendParams(params: Params): { line: Uint8Array } {
+  only(params, ['line']);
+  const line = params['line'];
+  if (!(line instanceof Uint8Array) || line.length === 0 || line.length > AUDIT_LIMITS.maxLineBytes) {
+    throw new ProtocolError(
+      'REQUEST_INVALID',
+      `line must be a byte string of 1..${AUDIT_LIMITS.maxLineBytes} bytes`,
+    );
+  }
+  if (line.includes(0x0a) || line.includes(0x0d)) {
+    throw new ProtocolError('REQUEST_INVALID', 'line must not contain a line break');
+  }
+  return { line };
 }

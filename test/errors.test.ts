@@ -10,6 +10,7 @@ import '../shared/store-errors.js';
 import '../shared/crypto-errors.js';
 import '../shared/kms-errors.js';
 import '../shared/session-errors.js';
+import '../shared/audit-errors.js';
 import { EkmsError, registeredErrorCodes, toWireError } from '../shared/errors.js';
 
 const doc = readFileSync(resolve(import.meta.dirname, '../docs/errors.md'), 'utf8');

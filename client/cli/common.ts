@@ -99,6 +99,7 @@ export function ioError(err: unknown, what: string): unknown {
  * @throws ConfigError IO_ERROR, or what tooLarge returns
  */
 export async function readBounded(path: string, max: number, tooLarge: () => Error): Promise<Uint8Array> {
+  // The input may be plaintext: every intermediate copy is zeroed once the result is assembled (style §7).
   const parts: Buffer[] = [];
   let total = 0;
   const take = (chunk: Buffer): void => {
@@ -106,24 +107,28 @@ export async function readBounded(path: string, max: number, tooLarge: () => Err
     if (total > max) throw tooLarge();
     parts.push(chunk);
   };
-  if (path === '-') {
-    for await (const chunk of process.stdin) take(chunk as Buffer);
-    return new Uint8Array(Buffer.concat(parts));
-  }
+  const assemble = (): Uint8Array => new Uint8Array(Buffer.concat(parts));
   let fh: Awaited<ReturnType<typeof open>> | undefined;
+  const buf = path === '-' ? undefined : Buffer.alloc(max + 1);
   try {
-    fh = await open(path, 'r');
-    const buf = Buffer.alloc(max + 1);
-    for (;;) {
-      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
-      if (bytesRead === 0) break;
-      take(Buffer.from(buf.subarray(0, bytesRead)));
+    if (path === '-') {
+      for await (const chunk of process.stdin) take(chunk as Buffer);
+      return assemble();
     }
-    buf.fill(0);
-    return new Uint8Array(Buffer.concat(parts));
-  } catch (err) {
-    throw ioError(err, `cannot read ${path}`);
+    try {
+      fh = await open(path, 'r');
+      for (;;) {
+        const { bytesRead } = await fh.read(buf!, 0, buf!.length, null);
+        if (bytesRead === 0) break;
+        take(Buffer.from(buf!.subarray(0, bytesRead)));
+      }
+      return assemble();
+    } catch (err) {
+      throw ioError(err, `cannot read ${path}`);
+    }
   } finally {
+    buf?.fill(0);
+    for (const p of parts) p.fill(0);
     await fh?.close();
   }
 }

@@ -8,6 +8,8 @@ import { VERSION } from '../../shared/version.js';
 import { loadProfile, profileConnectOptions } from '../profile.js';
 import { connect } from '../sdk.js';
 import { registerAttest } from './attest.js';
+import { registerAudit } from './audit.js';
+import { registerBench } from './bench.js';
 import { registerEncrypt } from './encrypt.js';
 import { registerKey } from './key.js';
 import { EXIT_OK, EXIT_USAGE, printError, printResult } from './output.js';
@@ -101,6 +103,8 @@ export function buildProgram(): Command {
       }
     });
   registerAttest(program);
+  registerAudit(program);
+  registerBench(program);
   registerKey(program);
   registerEncrypt(program);
   return program;
@@ -119,7 +123,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   try {
     await program.parseAsync(argv as string[], { from: 'user' });
-    return EXIT_OK;
+    // A command that ran a child (ekms bench) reports the child's exit code through process.exitCode.
+    return typeof process.exitCode === 'number' ? process.exitCode : EXIT_OK;
   } catch (err) {
     if (err instanceof CommanderError) {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.exitCode === 0)

@@ -157,6 +157,15 @@ export class StorageClient implements BlobStorage {
     }
   }
 
+  /**
+   * Appends one audit-log line (without "\n") at the host; resolves once the host has written and synced it.
+   * This is the `sink` of enclave/audit/audit-log.ts: `sink: (line) => client.appendAudit(line)`.
+   * @throws StoreError STORE_WRITE_FAILED, STORE_FULL, STORAGE_UNAVAILABLE; ProtocolError REQUEST_INVALID
+   */
+  async appendAudit(line: string): Promise<void> {
+    await this.#request(StorageOp.AuditAppend, { line: new TextEncoder().encode(line) });
+  }
+
   /** Closes the channel (no `onLost` call). */
   close(): void {
     if (this.#lost === undefined) {

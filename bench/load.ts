@@ -1,0 +1,124 @@
+/**
+ * Load script (issue 9; a script, not a CI test): `npm run load [-- --clients 200 --seconds 60]`.
+ *
+ * Starts the real host and enclave, opens N attested sessions over WebSocket (admin principal), and has each run a
+ * mix of operations (generateDataKey 40 %, encrypt 20 %, decrypt 20 %, generateRandom 10 %, describeKey 10 %) one
+ * at a time for the given duration. Prints errors by code (the expectation is zero), ops/s, p50/p99/max latency, and
+ * the RSS of the enclave and of this process (client + host) before, at the end, and after the clients closed.
+ * Every request loop is bounded by the duration; the script stops by itself and only talks to 127.0.0.1.
+ */
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import pino from 'pino';
+import { connect, type EkmsClient } from '../client/sdk.js';
+import { startHost } from '../host/host.js';
+import { EkmsError } from '../shared/errors.js';
+
+const { values } = parseArgs({
+  options: {
+    clients: { type: 'string', default: '200' },
+    seconds: { type: 'string', default: '60' },
+    json: { type: 'boolean', default: false },
+  },
+});
+const CLIENTS = Number(values.clients);
+const SECONDS = Number(values.seconds);
+if (!Number.isInteger(CLIENTS) || CLIENTS < 1 || CLIENTS > 1000 || !(SECONDS > 0 && SECONDS <= 3600)) {
+  process.stderr.write('usage: --clients 1..1000 --seconds 1..3600\n');
+  process.exit(2);
+}
+
+function rssKiB(pid: number | undefined): number {
+  if (pid === undefined) return Number.NaN;
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) : Number.NaN;
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'ekms-load-'));
+const admin = generateKeyPairSync('ed25519');
+const principal = {
+  publicKey: new Uint8Array(admin.publicKey.export({ type: 'spki', format: 'der' })),
+  privateKey: admin.privateKey,
+};
+const host = await startHost({
+  listen: 'ws://127.0.0.1:0',
+  enclaveEntry: resolve(process.env['EKMS_ENCLAVE_BUNDLE'] ?? 'dist/enclave.mjs'),
+  attestor: 'sim-nitro',
+  logger: pino({ level: 'silent' }),
+  enclaveLogLevel: 'error',
+  stateDir: join(dir, 'state'),
+  simulatedCaFile: join(dir, 'sim-ca.json'),
+  adminPublicKey: principal.publicKey,
+});
+const options = { trust: host.trust, principal, timeoutMs: 30_000, connectTimeoutMs: 30_000 };
+const before = { enclave: rssKiB(host.supervisor.pid), self: process.memoryUsage().rss / 1024 };
+const setup = await connect(host.endpoint, options);
+const { keyId } = await setup.createKey({ description: 'load' });
+const context = { tenant: 'load' };
+const sample = await setup.encrypt(keyId, new Uint8Array(64), context);
+setup.close();
+
+const clients: EkmsClient[] = [];
+for (let i = 0; i < CLIENTS; i++) clients.push(await connect(host.endpoint, options));
+const afterConnect = { enclave: rssKiB(host.supervisor.pid), self: process.memoryUsage().rss / 1024 };
+
+const errors = new Map<string, number>();
+const latencies: number[] = [];
+let ops = 0;
+const end = performance.now() + SECONDS * 1000;
+const pick = (c: EkmsClient): Promise<unknown> => {
+  const r = Math.random();
+  if (r < 0.4) return c.generateDataKey(keyId, { encryptionContext: context });
+  if (r < 0.6) return c.encrypt(keyId, new Uint8Array(64), context);
+  if (r < 0.8) return c.decrypt(sample.ciphertextBlob, context);
+  if (r < 0.9) return c.generateRandom(32);
+  return c.describeKey(keyId);
+};
+const t0 = performance.now();
+await Promise.all(
+  clients.map(async (c) => {
+    while (performance.now() < end) {
+      const s = performance.now();
+      try {
+        await pick(c);
+        latencies.push(performance.now() - s);
+        ops++;
+      } catch (err) {
+        const code = err instanceof EkmsError ? err.code : 'NON_EKMS_ERROR';
+        errors.set(code, (errors.get(code) ?? 0) + 1);
+      }
+    }
+  }),
+);
+const seconds = (performance.now() - t0) / 1000;
+const atEnd = { enclave: rssKiB(host.supervisor.pid), self: process.memoryUsage().rss / 1024 };
+for (const c of clients) c.close();
+await new Promise((r) => setTimeout(r, 1000));
+(globalThis as { gc?: () => void }).gc?.();
+const afterClose = { enclave: rssKiB(host.supervisor.pid), self: process.memoryUsage().rss / 1024 };
+latencies.sort((a, b) => a - b);
+const r2 = (n: number): number => Math.round(n * 100) / 100;
+const q = (p: number) =>
+  latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? Number.NaN;
+const report = {
+  ok: errors.size === 0,
+  clients: CLIENTS,
+  seconds: Math.round(seconds * 10) / 10,
+  ops,
+  opsPerSec: Math.round(ops / seconds),
+  latencyMs: { p50: r2(q(0.5)), p99: r2(q(0.99)), max: r2(latencies[latencies.length - 1] ?? Number.NaN) },
+  errors: Object.fromEntries(errors),
+  rssMiB: Object.fromEntries(
+    Object.entries({ before, afterConnect, atEnd, afterClose }).map(([k, v]) => [
+      k,
+      { enclave: Math.round(v.enclave / 1024), clientAndHost: Math.round(v.self / 1024) },
+    ]),
+  ),
+};
+await host.close();
+rmSync(dir, { recursive: true, force: true });
+process.stdout.write(`${JSON.stringify(report, null, values.json ? 0 : 2)}\n`);
+process.exit(report.ok ? 0 : 1);
