@@ -27,6 +27,10 @@ import { startEnclaveServer } from './server.js';
 import { EnclaveIdentity } from './session.js';
 import { StorageClient } from './storage/storage-client.js';
 
+/** Audit checkpoints (docs/audit.md): every this many events, and this long after the last event at the latest. */
+const AUDIT_CHECKPOINT_EVERY = 1024;
+const AUDIT_CHECKPOINT_MS = 5_000;
+
 /** How often due deletions and rotations are applied (they are also applied whenever a key is touched). */
 const SWEEP_INTERVAL_MS = 60_000;
 
@@ -146,7 +150,21 @@ async function main(): Promise<void> {
         evidence,
         now,
         sink: (line) => channel.appendAudit(line),
+        // A checkpoint seals the chain head (a sealed-blob write with fsyncs on the host): every 1024 events, and
+        // at most AUDIT_CHECKPOINT_MS after the last event (below), so the unsigned tail stays short in time too.
+        checkpointEvery: AUDIT_CHECKPOINT_EVERY,
       });
+      const log = audit;
+      let checkpointed = log.head.seq;
+      setInterval(() => {
+        if (log.head.seq === checkpointed || log.failure !== undefined) return;
+        checkpointed = log.head.seq;
+        log
+          .checkpoint()
+          .catch((err: unknown) =>
+            logger.error({ code: (err as EkmsError).code }, 'audit checkpoint failed'),
+          );
+      }, AUDIT_CHECKPOINT_MS).unref();
     } finally {
       root.key.fill(0);
     }

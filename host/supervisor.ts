@@ -158,6 +158,10 @@ export class EnclaveSupervisor extends EventEmitter {
     this.launches += 1;
     this.startedAt = Date.now();
     const args = [
+      // Simulation only (profiling, docs/performance.md): extra Node flags for the enclave process, e.g.
+      // EKMS_ENCLAVE_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof". On hardware the enclave image is not started
+      // by this supervisor; in simulation the host controls the enclave process anyway.
+      ...(process.env['EKMS_ENCLAVE_NODE_FLAGS']?.split(' ').filter((f) => f !== '') ?? []),
       this.opts.entry,
       '--listen',
       this.opts.listen,

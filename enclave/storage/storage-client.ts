@@ -115,7 +115,13 @@ export class StorageClient implements BlobStorage {
         reject(unavailable(`the host did not answer ${op} within ${this.#timeoutMs} ms`));
       }, this.#timeoutMs);
       this.#pending.set(id, { resolve, reject, timer });
-      this.#socket.write(encodeStreamFrame(encodeRequest(id, op, params), LIMITS.maxStorageFrameBytes));
+      const socket = this.#socket;
+      // Requests issued in one tick (audit lines of concurrent requests) leave in one syscall.
+      if (!socket.writableCorked) {
+        socket.cork();
+        process.nextTick(() => socket.uncork());
+      }
+      socket.write(encodeStreamFrame(encodeRequest(id, op, params), LIMITS.maxStorageFrameBytes));
     });
   }
 
