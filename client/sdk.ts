@@ -635,6 +635,67 @@ export class EkmsClient {
     });
   }
 
+  // ------------------------------------------------------------------------------------ access control (issue 6)
+  // docs/key-policy.md. Results are the enclave's maps (JSON-like); denials are ACCESS_DENIED with the reason.
+
+  /** Registers a principal (admins): name, Ed25519 public key (SPKI DER), roles ('admin' | 'user'), tags. */
+  async createPrincipal(input: {
+    name: string;
+    publicKey: Uint8Array;
+    roles: readonly string[];
+    tags?: Readonly<Record<string, string>>;
+  }): Promise<Params> {
+    return this.request('createPrincipal', defined({ ...input, roles: [...input.roles] }));
+  }
+
+  async listPrincipals(): Promise<Params> {
+    return this.request('listPrincipals');
+  }
+
+  /** Sets a key policy (JSON text), or with null restores the default separation-of-duties policy. */
+  async putKeyPolicy(keyId: string, policy: string | null): Promise<KeyMetadata> {
+    return parseKeyMetadata(await this.request('putKeyPolicy', { keyId, policy }));
+  }
+
+  /** The key's effective policy: `{ policy: text, default: boolean }`. */
+  async getKeyPolicy(keyId: string): Promise<{ policy: string; default: boolean }> {
+    const r = await this.request('getKeyPolicy', { keyId });
+    if (typeof r['policy'] !== 'string')
+      throw new ProtocolError('MESSAGE_INVALID', 'getKeyPolicy: no policy');
+    return { policy: r['policy'], default: r['default'] === true };
+  }
+
+  /** Findings about the key's policy and release policy. */
+  async lintKeyPolicy(keyId: string): Promise<Array<{ code: string; message: string }>> {
+    const r = await this.request('lintKeyPolicy', { keyId });
+    return (r['findings'] as Array<{ code: string; message: string }>) ?? [];
+  }
+
+  /** Delegates use operations on a key to a principal until it expires; returns the grant id. */
+  async createGrant(
+    keyId: string,
+    grant: {
+      grantee: string;
+      operations: readonly string[];
+      contextSubset?: Readonly<Record<string, string>>;
+      expiresInSeconds?: number;
+    },
+  ): Promise<{ grantId: string; expiresAt: string }> {
+    const r = await this.request(
+      'createGrant',
+      defined({ keyId, ...grant, operations: [...grant.operations], contextSubset: grant.contextSubset }),
+    );
+    return { grantId: String(r['grantId']), expiresAt: String(r['expiresAt']) };
+  }
+
+  async listGrants(keyId: string): Promise<Params> {
+    return this.request('listGrants', { keyId });
+  }
+
+  async revokeGrant(keyId: string, grantId: string): Promise<void> {
+    await this.request('revokeGrant', { keyId, grantId });
+  }
+
   // ------------------------------------------------------------------------------------ attestation-gated release
   // These need a session authenticated with workload evidence (ConnectOptions.workload); results are opened with
   // `openRelease` (client/release.ts) using the workload's X-Wing secret key.

@@ -56,7 +56,7 @@ export const authenticate: Operation = (params, ctx, caller) => {
       bytesParam(params, 'signature'),
       caller.binder,
     );
-    principal = { name: p.name, authentication: 'signature', admin: p.admin };
+    principal = { name: p.name, authentication: 'signature', admin: p.admin, roles: p.roles, tags: p.tags };
   }
   if (hasWorkload) {
     const recipient = bytesParam(params, 'recipient');
@@ -97,6 +97,8 @@ export const authenticate: Operation = (params, ctx, caller) => {
         name: `workload:${claims.measurement.slice(0, 16)}`,
         authentication: 'attestation',
         admin: false,
+        roles: [],
+        tags: {},
       };
   }
   caller.principal = principal;

@@ -22,6 +22,7 @@ import { AuditLog } from './audit/audit-log.js';
 import { Keystore } from './keystore/keystore.js';
 import { loadSimulationRootKey } from './keystore/root-key.js';
 import { adminOnly } from './kms/authorizer.js';
+import { policyAuthorizer } from './kms/policy-authorizer.js';
 import { PrincipalRegistry } from './principals.js';
 import { startEnclaveServer } from './server.js';
 import { EnclaveIdentity } from './session.js';
@@ -182,7 +183,7 @@ async function main(): Promise<void> {
       now,
       startedAt,
       keystore,
-      authorizer: adminOnly,
+      authorizer: keystore === undefined ? adminOnly : policyAuthorizer(keystore, now),
       identity,
       principals,
       audit,
@@ -192,6 +193,7 @@ async function main(): Promise<void> {
   const shutdown = (): void => {
     logger.info('shutting down');
     keystore?.close();
+    principals.close();
     // The shutdown checkpoint signs the tail, then the channel closes.
     const auditClosed = (audit?.close() ?? Promise.resolve())
       .catch(() => undefined)

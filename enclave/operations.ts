@@ -14,6 +14,7 @@ import { type AttestedWorkload, authenticate } from './authenticate.js';
 import type { Keystore } from './keystore/keystore.js';
 import type { Authorizer, Principal } from './kms/authorizer.js';
 import { KMS_OPERATIONS } from './kms/operations.js';
+import { createPrincipal, listPrincipals } from './principal-operations.js';
 import type { PrincipalRegistry } from './principals.js';
 import type { EnclaveIdentity } from './session.js';
 
@@ -133,5 +134,7 @@ export const OPERATIONS: Readonly<Record<string, Operation>> = Object.freeze({
   describe,
   generateRandom,
   authenticate,
+  createPrincipal,
+  listPrincipals,
   ...Object.fromEntries(Object.keys(KMS_OPERATIONS).map((name) => [name, kms(name)])),
 });

@@ -58,6 +58,24 @@ export const KMS_ERROR_CODES = {
     summary:
       'The enclave root key is missing or unreadable while sealed key state exists; the enclave refuses to start rather than create a new root key.',
   },
+  PRINCIPAL_INVALID: {
+    retriable: false,
+    summary: 'A principal definition is invalid (name, roles, tags or Ed25519 public key).',
+  },
+  PRINCIPAL_EXISTS: {
+    retriable: false,
+    summary: 'A principal with this name or public key is already registered.',
+  },
+  GRANT_INVALID: {
+    retriable: false,
+    summary: 'A grant is invalid (grantee, operations, constraints or lifetime).',
+  },
+  GRANT_NOT_FOUND: { retriable: false, summary: 'The key has no grant with this id.' },
+  KEY_POLICY_INVALID: {
+    retriable: false,
+    summary:
+      'A key policy document is invalid (version, unknown key, type, bounds, action, principal, condition); details.path locates it.',
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 registerErrorCodes(KMS_ERROR_CODES);

@@ -430,16 +430,47 @@ export function registerKey(program: Command): void {
     },
   );
 
+  const policy = key.command('policy').description('key policies (docs/key-policy.md): get, put, lint');
+  clientOptions(policy.command('get <key-id>').description("print the key's effective policy")).action(
+    async (keyId: string, o: ClientOptions) => {
+      const p = await withClient(o, (c) => c.getKeyPolicy(keyId));
+      printResult(
+        o.json === true,
+        { keyId, default: p.default, policy: JSON.parse(p.policy) as unknown },
+        () =>
+          `${p.default ? '# the default policy (separation of duties)\n' : ''}${JSON.stringify(JSON.parse(p.policy), null, 2)}`,
+      );
+    },
+  );
   clientOptions(
-    key
-      .command('policy')
-      .description('get or put a key policy (not implemented yet: key policies come with issue #6)')
-      .argument('[args...]')
-      .allowUnknownOption(),
-  ).action(() => {
-    throw new ConfigError(
-      'NOT_IMPLEMENTED',
-      'key policies are not implemented yet (issue #6); until then every caller acts as the profile admin',
+    policy
+      .command('put <key-id>')
+      .description('set the key policy from a JSON file (--default restores the default policy)')
+      .option('--file <policy.json>', 'the policy document')
+      .option('--default', 'remove the key policy: the default separation-of-duties policy applies'),
+  ).action(async (keyId: string, o: Opts<{ file?: string; default?: boolean }>) => {
+    if ((o.file === undefined) === (o.default !== true))
+      throw usage('give exactly one of --file and --default');
+    let text: string | null = null;
+    if (o.file !== undefined) {
+      const bytes = await readBounded(o.file, 16 * 1024, () => usage(`${o.file} is larger than 16 KiB`));
+      text = new TextDecoder().decode(bytes);
+    }
+    const m = await withClient(o, (c) => c.putKeyPolicy(keyId, text));
+    printKey(o.json === true, m, text === null ? 'default key policy restored' : 'key policy set');
+  });
+  clientOptions(
+    policy
+      .command('lint <key-id>')
+      .description(
+        'flag risky policies: releases without attestation, wildcard users, admins who can use keys…',
+      ),
+  ).action(async (keyId: string, o: ClientOptions) => {
+    const findings = await withClient(o, (c) => c.lintKeyPolicy(keyId));
+    printResult(o.json === true, { keyId, findings }, () =>
+      findings.length === 0
+        ? `${keyId}: no findings`
+        : findings.map((f) => `${f.code}: ${f.message}`).join('\n'),
     );
   });
 }

@@ -69,7 +69,26 @@ export interface KeyRecord {
    * so records written before it existed still decode.
    */
   readonly releasePolicy?: string | null;
+  /** The key policy (JSON text, enclave/kms/key-policy.ts); absent: the default policy (docs/key-policy.md). */
+  readonly keyPolicy?: string | null;
+  /** Grants: narrow, expiring delegations of use operations to a principal (absent: none). */
+  readonly grants?: readonly Grant[];
 }
+
+/** A grant (docs/key-policy.md §grants). Times in ms since the epoch. */
+export interface Grant {
+  readonly id: string;
+  readonly grantee: string;
+  readonly operations: readonly string[];
+  /** The request's encryption context must contain these pairs (null: no constraint). */
+  readonly contextSubset: Readonly<Record<string, string>> | null;
+  readonly createdAt: number;
+  readonly expiresAt: number;
+  readonly createdBy: string;
+}
+
+/** At most this many grants per key. */
+export const MAX_GRANTS_PER_KEY = 64;
 
 /** Longest release policy text stored in a key record. */
 export const MAX_RELEASE_POLICY_BYTES = 16 * 1024;
@@ -98,6 +117,20 @@ export function encodeKeyRecord(r: KeyRecord): Uint8Array {
     deniedUses:
       r.deniedUses === null ? null : [r.deniedUses.count, r.deniedUses.lastAt, r.deniedUses.lastOperation],
     ...(r.releasePolicy == null ? {} : { releasePolicy: r.releasePolicy }),
+    ...(r.keyPolicy == null ? {} : { keyPolicy: r.keyPolicy }),
+    ...(r.grants === undefined || r.grants.length === 0
+      ? {}
+      : {
+          grants: r.grants.map((g) => [
+            g.id,
+            g.grantee,
+            [...g.operations],
+            g.contextSubset,
+            g.createdAt,
+            g.expiresAt,
+            g.createdBy,
+          ]),
+        }),
   });
 }
 
@@ -120,8 +153,8 @@ export function decodeKeyRecord(bytes: Uint8Array, name: string): KeyRecord {
   try {
     raw = decodeCbor(bytes, {
       maxBytes: LIMITS.maxSealedBlobBytes,
-      maxArrayLength: LIMITS.maxKeyVersions,
-      maxItems: LIMITS.maxKeyVersions * 4 + 64,
+      maxArrayLength: Math.max(LIMITS.maxKeyVersions, MAX_GRANTS_PER_KEY),
+      maxItems: LIMITS.maxKeyVersions * 4 + MAX_GRANTS_PER_KEY * 40 + 256,
       maxStringBytes: Math.max(LIMITS.maxKeyDescriptionBytes, MAX_RELEASE_POLICY_BYTES),
     });
   } catch (cause) {
@@ -190,6 +223,40 @@ export function decodeKeyRecord(bytes: Uint8Array, name: string): KeyRecord {
   if (releasePolicy !== undefined && (typeof releasePolicy !== 'string' || releasePolicy.length === 0)) {
     throw corrupt(name, 'releasePolicy');
   }
+  const keyPolicy = m['keyPolicy'];
+  if (keyPolicy !== undefined && (typeof keyPolicy !== 'string' || keyPolicy.length === 0)) {
+    throw corrupt(name, 'keyPolicy');
+  }
+  const rawGrants = m['grants'];
+  let grants: Grant[] | undefined;
+  if (rawGrants !== undefined) {
+    if (!Array.isArray(rawGrants) || rawGrants.length > MAX_GRANTS_PER_KEY) throw corrupt(name, 'grants');
+    grants = rawGrants.map((g, i) => {
+      if (!Array.isArray(g) || g.length !== 7) throw corrupt(name, `grant ${i}`);
+      const [id, grantee, operations, subset, createdAt, expiresAt, createdBy] = g as unknown[];
+      if (
+        typeof id !== 'string' ||
+        typeof grantee !== 'string' ||
+        !Array.isArray(operations) ||
+        !operations.every((o) => typeof o === 'string') ||
+        !(subset === null || (typeof subset === 'object' && !Array.isArray(subset))) ||
+        !isTime(createdAt) ||
+        !isTime(expiresAt) ||
+        typeof createdBy !== 'string'
+      ) {
+        throw corrupt(name, `grant ${i}`);
+      }
+      return {
+        id,
+        grantee,
+        operations: operations as string[],
+        contextSubset: subset as Record<string, string> | null,
+        createdAt,
+        expiresAt,
+        createdBy,
+      };
+    });
+  }
   return {
     id,
     description,
@@ -203,5 +270,7 @@ export function decodeKeyRecord(bytes: Uint8Array, name: string): KeyRecord {
     destroyedAt: destroyedAt as number | null,
     deniedUses,
     ...(releasePolicy === undefined ? {} : { releasePolicy }),
+    ...(keyPolicy === undefined ? {} : { keyPolicy }),
+    ...(grants === undefined ? {} : { grants }),
   };
 }

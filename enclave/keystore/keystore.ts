@@ -23,10 +23,12 @@ import {
   currentVersion,
   decodeKeyRecord,
   encodeKeyRecord,
+  type Grant,
   KEY_MATERIAL_BYTES,
   type KeyRecord,
   KeyState,
   type KeyVersion,
+  MAX_GRANTS_PER_KEY,
 } from './key-record.js';
 import { ALIAS_NAME, decodeManifest, encodeManifest, MANIFEST_BLOB, type Manifest } from './manifest.js';
 
@@ -469,6 +471,48 @@ export class Keystore {
         rotationPeriodDays: periodDays,
         nextRotationAt: periodDays === null ? null : now + periodDays * DAY_MS,
       };
+    });
+  }
+
+  /**
+   * Sets (or, with null, removes: the default policy applies) the key policy (JSON text, checked by the caller).
+   * @throws KmsError KEY_STATE_INVALID (destroyed)
+   */
+  setKeyPolicy(id: string, policy: string | null): Promise<KeyRecord> {
+    return this.#update(id, (r) => {
+      if (r.state === KeyState.Destroyed) throw stateInvalid(r, 'set the key policy of');
+      if ((r.keyPolicy ?? null) === policy) return r;
+      const { keyPolicy: _old, ...rest } = r;
+      return policy === null ? rest : { ...rest, keyPolicy: policy };
+    });
+  }
+
+  /**
+   * Adds a grant (expired grants are dropped at the same time).
+   * @throws KmsError KEY_STATE_INVALID (destroyed), KEY_LIMIT_EXCEEDED (MAX_GRANTS_PER_KEY live grants)
+   */
+  addGrant(id: string, grant: Grant): Promise<KeyRecord> {
+    return this.#update(id, (r, now) => {
+      if (r.state === KeyState.Destroyed) throw stateInvalid(r, 'grant');
+      const live = (r.grants ?? []).filter((g) => g.expiresAt > now);
+      if (live.length >= MAX_GRANTS_PER_KEY) {
+        throw new KmsError(
+          'KEY_LIMIT_EXCEEDED',
+          `key ${r.id} has the maximum of ${MAX_GRANTS_PER_KEY} grants`,
+        );
+      }
+      return { ...r, grants: [...live, grant] };
+    });
+  }
+
+  /** @throws KmsError GRANT_NOT_FOUND */
+  revokeGrant(id: string, grantId: string): Promise<KeyRecord> {
+    return this.#update(id, (r) => {
+      const grants = r.grants ?? [];
+      if (!grants.some((g) => g.id === grantId)) {
+        throw new KmsError('GRANT_NOT_FOUND', `key ${r.id} has no grant ${grantId}`);
+      }
+      return { ...r, grants: grants.filter((g) => g.id !== grantId) };
     });
   }
 

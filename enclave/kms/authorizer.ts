@@ -7,6 +7,7 @@
  * the default authorizer lets the admin do everything. Key policies, grants and quorum approvals (issue 6) plug in
  * here without changing the operations.
  */
+import type { Claims } from '../../attestation/claims.js';
 import type { EncryptionContext } from '../../shared/encryption-context.js';
 import { KmsError } from '../../shared/kms-errors.js';
 
@@ -33,6 +34,13 @@ export const KmsAction = {
   DeleteAlias: 'DeleteAlias',
   ListAliases: 'ListAliases',
   PutKeyReleasePolicy: 'PutKeyReleasePolicy',
+  PutKeyPolicy: 'PutKeyPolicy',
+  GetKeyPolicy: 'GetKeyPolicy',
+  CreateGrant: 'CreateGrant',
+  ListGrants: 'ListGrants',
+  RevokeGrant: 'RevokeGrant',
+  CreatePrincipal: 'CreatePrincipal',
+  ListPrincipals: 'ListPrincipals',
 } as const;
 export type KmsAction = (typeof KmsAction)[keyof typeof KmsAction];
 
@@ -42,6 +50,15 @@ export interface Principal {
   /** How the principal was established. `unauthenticated-admin`: the pre-session default (see the file header). */
   readonly authentication: 'unauthenticated-admin' | 'none' | 'signature' | 'attestation';
   readonly admin: boolean;
+  /** Roles (`admin`, `user`); absent: derived from `admin` (an admin has both, as the bootstrap operator). */
+  readonly roles?: readonly string[];
+  /** Tags key policy conditions can reference (`${principal.tag.NAME}`). */
+  readonly tags?: Readonly<Record<string, string>>;
+}
+
+/** A principal's roles, with the fallback for principals made without them. */
+export function rolesOf(p: Principal): readonly string[] {
+  return p.roles ?? (p.admin ? ['admin', 'user'] : []);
 }
 
 /** The caller of a session before it authenticates: may call health, describe, generateRandom, authenticate. */
@@ -64,6 +81,8 @@ export interface AuthorizationRequest {
   /** The key acted on (resolved id), when there is one. */
   readonly keyId?: string;
   readonly encryptionContext?: EncryptionContext;
+  /** The caller's verified attestation claims (workload sessions), for key policy attestation conditions. */
+  readonly claims?: Claims;
 }
 
 export interface Authorizer {

@@ -8,7 +8,7 @@
  * Decrypt and GenerateDataKey return to their (for now: admin) caller; the server zeroes those buffers once the
  * response is encoded. ReEncrypt decrypts and re-encrypts inside and zeroes the plaintext in `finally`.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { parsePolicy } from '../../attestation/policy.js';
 import { CryptoError } from '../../shared/crypto-errors.js';
 import type { EncryptionContext } from '../../shared/encryption-context.js';
@@ -21,6 +21,12 @@ import { openBlob, parseBlob, sealBlob } from '../crypto/ciphertext-blob.js';
 import { currentVersion, type KeyRecord, MAX_RELEASE_POLICY_BYTES } from '../keystore/key-record.js';
 import type { Keystore } from '../keystore/keystore.js';
 import { type Authorizer, KmsAction, type Principal } from './authorizer.js';
+import {
+  DEFAULT_KEY_POLICY,
+  DEFAULT_KEY_POLICY_DOCUMENT,
+  lintKeyPolicy,
+  parseKeyPolicyText,
+} from './key-policy.js';
 import {
   bytesParam,
   checkKeys,
@@ -132,6 +138,7 @@ async function authorize(
     action,
     ...(keyId === undefined ? {} : { keyId }),
     ...(encryptionContext === undefined ? {} : { encryptionContext }),
+    ...(ctx.workload === undefined ? {} : { claims: ctx.workload.claims }),
   });
 }
 
@@ -311,6 +318,140 @@ const releaseKey: KmsOperation = async (params, ctx) => {
     keyVersion: v.version,
     ...wrapForRecipient(rc, workload, { op: 'ReleaseKey', keyId: id, keyVersion: v.version }, v.material),
   };
+};
+
+/** `putKeyPolicy`: sets (or with null removes: the default separation-of-duties policy applies) a key policy. */
+const putKeyPolicy: KmsOperation = async (params, ctx) => {
+  checkKeys(params, ['keyId', 'policy']);
+  const id = ctx.keystore.resolve(keyIdParam(params));
+  if (!('policy' in params))
+    throw new ProtocolError('REQUEST_INVALID', 'policy is required (null removes it)');
+  const text = params['policy'];
+  if (text !== null && typeof text !== 'string')
+    throw new ProtocolError('REQUEST_INVALID', 'policy must be JSON text or null');
+  if (text !== null) parseKeyPolicyText(text); // KEY_POLICY_INVALID with the path of the problem
+  await authorize(ctx, KmsAction.PutKeyPolicy, id);
+  return metadataOf(ctx, await ctx.keystore.setKeyPolicy(id, text));
+};
+
+/** `getKeyPolicy`: the key's policy text, or the default policy (`default: true`). */
+const getKeyPolicy: KmsOperation = async (params, ctx) => {
+  checkKeys(params, ['keyId']);
+  const id = ctx.keystore.resolve(keyIdParam(params));
+  await authorize(ctx, KmsAction.GetKeyPolicy, id);
+  const r = await ctx.keystore.get(id);
+  return {
+    keyId: id,
+    policy: r.keyPolicy ?? JSON.stringify(DEFAULT_KEY_POLICY_DOCUMENT),
+    default: r.keyPolicy == null,
+  };
+};
+
+/**
+ * `lintKeyPolicy`: findings about the key's effective policy and release policy (e.g. RELEASE_WITHOUT_ATTESTATION,
+ * WILDCARD_PRINCIPAL_USE, ADMIN_CAN_USE; docs/key-policy.md §6).
+ */
+const lintKeyPolicyOp: KmsOperation = async (params, ctx) => {
+  checkKeys(params, ['keyId']);
+  const id = ctx.keystore.resolve(keyIdParam(params));
+  await authorize(ctx, KmsAction.GetKeyPolicy, id);
+  const r = await ctx.keystore.get(id);
+  const policy = r.keyPolicy == null ? DEFAULT_KEY_POLICY : parseKeyPolicyText(r.keyPolicy);
+  const findings = lintKeyPolicy(policy, { releasePolicy: r.releasePolicy ?? null });
+  return {
+    keyId: id,
+    findings: findings.map((f) => ({
+      code: f.code,
+      message: f.message,
+      statement: f.statement === undefined ? null : f.statement,
+    })),
+  };
+};
+
+/** Operations a grant may delegate (use only: a grant never administers a key). */
+const GRANTABLE: ReadonlySet<string> = new Set([
+  KmsAction.Encrypt,
+  KmsAction.Decrypt,
+  KmsAction.ReEncryptFrom,
+  KmsAction.ReEncryptTo,
+  KmsAction.GenerateDataKey,
+  KmsAction.GenerateDataKeyWithoutPlaintext,
+  KmsAction.DescribeKey,
+]);
+const DAY_SECONDS = 86_400;
+
+/**
+ * `createGrant`: delegates named use operations on a key to a principal, until it expires (60 s .. 30 days,
+ * default 1 day), optionally only for requests whose encryption context contains `contextSubset`.
+ */
+const createGrant: KmsOperation = async (params, ctx) => {
+  checkKeys(params, ['keyId', 'grantee', 'operations', 'contextSubset', 'expiresInSeconds']);
+  const id = ctx.keystore.resolve(keyIdParam(params));
+  const grantee = stringParam(params, 'grantee', 64);
+  const operations = params['operations'];
+  /* Precondition: a grant names a principal and 1..7 grantable (use) operations. */
+  if (grantee === undefined || grantee === '') throw new KmsError('GRANT_INVALID', 'grantee is required');
+  if (
+    !Array.isArray(operations) ||
+    operations.length === 0 ||
+    operations.length > GRANTABLE.size ||
+    !operations.every((o) => typeof o === 'string' && GRANTABLE.has(o))
+  ) {
+    throw new KmsError(
+      'GRANT_INVALID',
+      `operations must be 1..${GRANTABLE.size} of ${[...GRANTABLE].join(', ')}`,
+    );
+  }
+  const subset =
+    params['contextSubset'] === undefined || params['contextSubset'] === null
+      ? null
+      : contextParam(params, 'contextSubset');
+  const seconds = intParam(params, 'expiresInSeconds', 60, 30 * DAY_SECONDS) ?? DAY_SECONDS;
+  await authorize(ctx, KmsAction.CreateGrant, id);
+  const now = (ctx.now ?? Date.now)();
+  const grant = {
+    id: randomUUID(),
+    grantee,
+    operations: [...new Set(operations as string[])],
+    contextSubset: subset === null ? null : { ...subset },
+    createdAt: now,
+    expiresAt: now + seconds * 1000,
+    createdBy: ctx.principal.name,
+  };
+  await ctx.keystore.addGrant(id, grant);
+  return { keyId: id, grantId: grant.id, expiresAt: new Date(grant.expiresAt).toISOString() };
+};
+
+const listGrants: KmsOperation = async (params, ctx) => {
+  checkKeys(params, ['keyId']);
+  const id = ctx.keystore.resolve(keyIdParam(params));
+  await authorize(ctx, KmsAction.ListGrants, id);
+  const now = (ctx.now ?? Date.now)();
+  const r = await ctx.keystore.get(id);
+  return {
+    keyId: id,
+    grants: (r.grants ?? [])
+      .filter((g) => g.expiresAt > now)
+      .map((g) => ({
+        grantId: g.id,
+        grantee: g.grantee,
+        operations: [...g.operations],
+        contextSubset: g.contextSubset,
+        createdAt: new Date(g.createdAt).toISOString(),
+        expiresAt: new Date(g.expiresAt).toISOString(),
+        createdBy: g.createdBy,
+      })),
+  };
+};
+
+const revokeGrant: KmsOperation = async (params, ctx) => {
+  checkKeys(params, ['keyId', 'grantId']);
+  const id = ctx.keystore.resolve(keyIdParam(params));
+  const grantId = stringParam(params, 'grantId', 64);
+  if (grantId === undefined) throw new ProtocolError('REQUEST_INVALID', 'grantId is required');
+  await authorize(ctx, KmsAction.RevokeGrant, id);
+  await ctx.keystore.revokeGrant(id, grantId);
+  return { keyId: id, grantId };
 };
 
 /** `putKeyReleasePolicy`: sets or (null) removes the attestation policy that gates releases of a key. */
@@ -500,6 +641,12 @@ export const KMS_OPERATIONS: Readonly<Record<string, KmsOperation>> = Object.fre
   cancelKeyDeletion,
   releaseKey,
   putKeyReleasePolicy,
+  putKeyPolicy,
+  getKeyPolicy,
+  lintKeyPolicy: lintKeyPolicyOp,
+  createGrant,
+  listGrants,
+  revokeGrant,
   createAlias: setAlias(false),
   updateAlias: setAlias(true),
   deleteAlias,
