@@ -23,6 +23,7 @@ import { startHost } from '../host/host.js';
 import { decodeCbor } from '../shared/cbor.js';
 import { encodeRequest } from '../shared/messages.js';
 import { xwingKeygen } from '../shared/xwing.js';
+import { rssKiB } from './process-stats.js';
 
 export interface BenchRow {
   readonly id: string;
@@ -177,11 +178,7 @@ export async function benchKmsService(): Promise<BenchRow[]> {
     // Memory per idle session: the enclave's and the host's RSS growth for N idle sessions, against N idle raw
     // WebSocket connections (the host still gives each its own enclave stream).
     const IDLE = 200;
-    const rss = (pid: number | undefined): number => {
-      if (pid === undefined) return Number.NaN;
-      const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-      return m ? Number(m[1]) : Number.NaN;
-    };
+    const rss = rssKiB;
     const idleCost = async (open: () => Promise<{ close(): void }>) => {
       await new Promise((r) => setTimeout(r, 200));
       const e0 = rss(host.supervisor.pid);

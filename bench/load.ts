@@ -8,7 +8,7 @@
  * Every request loop is bounded by the duration; the script stops by itself and only talks to 127.0.0.1.
  */
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -16,6 +16,7 @@ import pino from 'pino';
 import { connect, type EkmsClient } from '../client/sdk.js';
 import { startHost } from '../host/host.js';
 import { EkmsError } from '../shared/errors.js';
+import { rssKiB } from './process-stats.js';
 
 const { values } = parseArgs({
   options: {
@@ -29,12 +30,6 @@ const SECONDS = Number(values.seconds);
 if (!Number.isInteger(CLIENTS) || CLIENTS < 1 || CLIENTS > 1000 || !(SECONDS > 0 && SECONDS <= 3600)) {
   process.stderr.write('usage: --clients 1..1000 --seconds 1..3600\n');
   process.exit(2);
-}
-
-function rssKiB(pid: number | undefined): number {
-  if (pid === undefined) return Number.NaN;
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) : Number.NaN;
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'ekms-load-'));

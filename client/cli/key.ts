@@ -6,7 +6,7 @@
  */
 import { type Command, Option } from 'commander';
 import { CryptoError } from '../../shared/crypto-errors.js';
-import { ConfigError, ProtocolError } from '../../shared/errors.js';
+import { ProtocolError } from '../../shared/errors.js';
 import { LIMITS } from '../../shared/limits.js';
 import type { EkmsClient, KeyListPage, KeyMetadata } from '../sdk.js';
 import {

@@ -7,12 +7,11 @@ import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ConnectOptions, connect, type EkmsClient } from '../../client/sdk.js';
-import { type Host, startHost } from '../../host/host.js';
+import type { Host } from '../../host/host.js';
 import { EkmsError } from '../../shared/errors.js';
-import { ENCLAVE_BUNDLE } from '../helpers/service.js';
+import { startTestHost } from '../helpers/service.js';
 
 function identity() {
   const k = generateKeyPairSync('ed25519');
@@ -45,16 +44,12 @@ async function codeOf(p: Promise<unknown>): Promise<string> {
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'ekms-acl-'));
-  host = await startHost({
-    listen: 'ws://127.0.0.1:0',
-    enclaveEntry: ENCLAVE_BUNDLE,
-    attestor: 'sim-nitro',
-    logger: pino({ level: 'silent' }),
-    enclaveLogLevel: 'error',
+  host = await startTestHost({
     stateDir: join(dir, 'state'),
     simulatedCaFile: join(dir, 'sim-ca.json'),
     adminPublicKey: admin.publicKey,
   });
+
   const open = async (principal: ReturnType<typeof identity>) => {
     const options: ConnectOptions = { trust: host.trust, principal, timeoutMs: 10_000 };
     const c = await connect(host.endpoint, options);
@@ -154,6 +149,7 @@ describe('a key policy binds tenants through principal tags; an explicit deny wi
           effect: 'Allow',
           principals: ['role:user'],
           actions: ['use:*'],
+          // biome-ignore lint/suspicious/noTemplateCurlyInString: a key policy variable, not a JS template
           conditions: { context: { equals: { tenant: '${principal.tag.tenant}' } } },
         },
         { sid: 'no-decrypt-bob', effect: 'Deny', principals: ['bob'], actions: ['Decrypt'] },

@@ -12,18 +12,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Aes256Gcm, CipherSuite, HkdfSha256 } from '@hpke/core';
 import { XWing } from '@hpke/hybridkem-x-wing';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import { type SimulatedNitroCa, simulateNitroDocument } from '../../attestation/simulated/index.js';
 import { type ConnectOptions, connect, type EkmsClient, type WorkloadCredentials } from '../../client/sdk.js';
-import { type Host, startHost } from '../../host/host.js';
+import type { Host } from '../../host/host.js';
 import { decodeCbor, encodeCbor } from '../../shared/cbor.js';
 import { EkmsError } from '../../shared/errors.js';
 import { hpkeOpen } from '../../shared/hpke.js';
 import { encodeRequest } from '../../shared/messages.js';
 import { xwingKeygen } from '../../shared/xwing.js';
-import { ENCLAVE_BUNDLE } from '../helpers/service.js';
+import { startTestHost } from '../helpers/service.js';
 
 const WORKLOAD_MEASUREMENT = '5a'.repeat(48);
 const MODIFIED_MEASUREMENT = '5b'.repeat(48);
@@ -39,16 +38,12 @@ const admin = {
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'ekms-session-'));
-  host = await startHost({
-    listen: 'ws://127.0.0.1:0',
-    enclaveEntry: ENCLAVE_BUNDLE,
-    attestor: 'sim-nitro',
-    logger: pino({ level: 'silent' }),
-    enclaveLogLevel: 'error',
+  host = await startTestHost({
     stateDir: join(dir, 'state'),
     simulatedCaFile: join(dir, 'sim-ca.json'),
     adminPublicKey: admin.publicKey,
   });
+
   ca = JSON.parse(readFileSync(join(dir, 'sim-ca.json'), 'utf8')) as SimulatedNitroCa;
 }, 60_000);
 
