@@ -9,6 +9,7 @@ import { benchSnp } from './attestation-snp.js';
 import { benchEnvelope } from './envelope.js';
 import { benchEnvelopeMemory } from './envelope-memory.js';
 import { benchKmsService } from './kms-service.js';
+import { benchPrimitives } from './primitives.js';
 import { benchXWing } from './xwing.js';
 
 interface Row {
@@ -24,6 +25,7 @@ const suites: Record<string, () => Promise<readonly Row[]>> = {
   'attestation-snp': () => benchSnp(),
   envelope: () => benchEnvelope(),
   xwing: () => benchXWing(),
+  primitives: () => benchPrimitives(),
   service: () => benchKmsService(),
   'envelope-1gib': () => benchEnvelopeMemory(),
 };

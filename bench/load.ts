@@ -22,13 +22,23 @@ const { values } = parseArgs({
   options: {
     clients: { type: 'string', default: '200' },
     seconds: { type: 'string', default: '60' },
+    rounds: { type: 'string', default: '1' },
     json: { type: 'boolean', default: false },
   },
 });
 const CLIENTS = Number(values.clients);
 const SECONDS = Number(values.seconds);
-if (!Number.isInteger(CLIENTS) || CLIENTS < 1 || CLIENTS > 1000 || !(SECONDS > 0 && SECONDS <= 3600)) {
-  process.stderr.write('usage: --clients 1..1000 --seconds 1..3600\n');
+const ROUNDS = Number(values.rounds);
+if (
+  !Number.isInteger(CLIENTS) ||
+  CLIENTS < 1 ||
+  CLIENTS > 1000 ||
+  !(SECONDS > 0 && SECONDS <= 3600) ||
+  !Number.isInteger(ROUNDS) ||
+  ROUNDS < 1 ||
+  ROUNDS > 100
+) {
+  process.stderr.write('usage: --clients 1..1000 --seconds 1..3600 --rounds 1..100\n');
   process.exit(2);
 }
 
@@ -56,14 +66,9 @@ const context = { tenant: 'load' };
 const sample = await setup.encrypt(keyId, new Uint8Array(64), context);
 setup.close();
 
-const clients: EkmsClient[] = [];
-for (let i = 0; i < CLIENTS; i++) clients.push(await connect(host.endpoint, options));
-const afterConnect = { enclave: rssKiB(host.supervisor.pid), self: process.memoryUsage().rss / 1024 };
-
 const errors = new Map<string, number>();
 const latencies: number[] = [];
 let ops = 0;
-const end = performance.now() + SECONDS * 1000;
 const pick = (c: EkmsClient): Promise<unknown> => {
   const r = Math.random();
   if (r < 0.4) return c.generateDataKey(keyId, { encryptionContext: context });
@@ -72,28 +77,44 @@ const pick = (c: EkmsClient): Promise<unknown> => {
   if (r < 0.9) return c.generateRandom(32);
   return c.describeKey(keyId);
 };
-const t0 = performance.now();
-await Promise.all(
-  clients.map(async (c) => {
-    while (performance.now() < end) {
-      const s = performance.now();
-      try {
-        await pick(c);
-        latencies.push(performance.now() - s);
-        ops++;
-      } catch (err) {
-        const code = err instanceof EkmsError ? err.code : 'NON_EKMS_ERROR';
-        errors.set(code, (errors.get(code) ?? 0) + 1);
+type Rss = { enclave: number; self: number };
+const rss = (): Rss => ({ enclave: rssKiB(host.supervisor.pid), self: process.memoryUsage().rss / 1024 });
+let afterConnect: Rss = before;
+let atEnd: Rss = before;
+let afterClose: Rss = before;
+// Enclave RSS after each round's clients closed: a plateau means the growth is heap kept by V8, a steady climb
+// round after round means retained garbage (docs/reliability.md).
+const afterEachRound: number[] = [];
+let seconds = 0;
+for (let round = 0; round < ROUNDS; round++) {
+  const clients: EkmsClient[] = [];
+  for (let i = 0; i < CLIENTS; i++) clients.push(await connect(host.endpoint, options));
+  afterConnect = rss();
+  const end = performance.now() + SECONDS * 1000;
+  const t0 = performance.now();
+  await Promise.all(
+    clients.map(async (c) => {
+      while (performance.now() < end) {
+        const s = performance.now();
+        try {
+          await pick(c);
+          latencies.push(performance.now() - s);
+          ops++;
+        } catch (err) {
+          const code = err instanceof EkmsError ? err.code : 'NON_EKMS_ERROR';
+          errors.set(code, (errors.get(code) ?? 0) + 1);
+        }
       }
-    }
-  }),
-);
-const seconds = (performance.now() - t0) / 1000;
-const atEnd = { enclave: rssKiB(host.supervisor.pid), self: process.memoryUsage().rss / 1024 };
-for (const c of clients) c.close();
-await new Promise((r) => setTimeout(r, 1000));
-(globalThis as { gc?: () => void }).gc?.();
-const afterClose = { enclave: rssKiB(host.supervisor.pid), self: process.memoryUsage().rss / 1024 };
+    }),
+  );
+  seconds += (performance.now() - t0) / 1000;
+  atEnd = rss();
+  for (const c of clients) c.close();
+  await new Promise((r) => setTimeout(r, 1000));
+  (globalThis as { gc?: () => void }).gc?.();
+  afterClose = rss();
+  afterEachRound.push(Math.round(afterClose.enclave / 1024));
+}
 latencies.sort((a, b) => a - b);
 const r2 = (n: number): number => Math.round(n * 100) / 100;
 const q = (p: number) =>
@@ -106,6 +127,8 @@ const report = {
   opsPerSec: Math.round(ops / seconds),
   latencyMs: { p50: r2(q(0.5)), p99: r2(q(0.99)), max: r2(latencies[latencies.length - 1] ?? Number.NaN) },
   errors: Object.fromEntries(errors),
+  rounds: ROUNDS,
+  enclaveRssMiBAfterEachRound: afterEachRound,
   rssMiB: Object.fromEntries(
     Object.entries({ before, afterConnect, atEnd, afterClose }).map(([k, v]) => [
       k,

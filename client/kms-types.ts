@@ -31,6 +31,15 @@ export interface KeyMetadata {
   readonly aliases: readonly string[];
   /** The attestation policy (JSON text) gating releases to workloads, or null: never released. */
   readonly releasePolicy: string | null;
+  /**
+   * Dual control (docs/key-policy.md §10): `threshold` of `approvers` must approve protected operations; approvals
+   * sign `sequence`, which advances with each approved operation. Null: the key is not protected.
+   */
+  readonly quorum: {
+    readonly threshold: number;
+    readonly approvers: readonly string[];
+    readonly sequence: number;
+  } | null;
 }
 
 /** A ciphertext blob and the key version that made it. */
@@ -135,6 +144,17 @@ export function parseKeyMetadata(result: Params): KeyMetadata {
       return a;
     }),
     releasePolicy: nullable(m['releasePolicy'] ?? null, () => str(m, 'releasePolicy')),
+    quorum: nullable(m['quorum'] ?? null, (x) => {
+      const q = map(x, 'quorum');
+      return {
+        threshold: int(q, 'threshold'),
+        approvers: list(q['approvers'], 'quorum.approvers').map((a) => {
+          if (typeof a !== 'string') throw bad('quorum.approvers');
+          return a;
+        }),
+        sequence: int(q, 'sequence'),
+      };
+    }),
   };
 }
 

@@ -36,10 +36,46 @@ import {
 import { type ClientSession, type EnclaveTrust, startClientHandshake } from './session.js';
 import { type ClientTransport, openTransport } from './transport.js';
 
+export {
+  type Approval,
+  type ApprovalDocument,
+  type ApprovalRequestDocument,
+  approvalDocument,
+  approvalFromDocument,
+  approvalRequestDigest,
+  approvalRequestDocument,
+  type QuorumDefinition,
+  signApproval,
+} from './approval.js';
 export { openRelease, type Release } from './release.js';
 export type { EnclaveTrust } from './session.js';
 
+import {
+  type Approval,
+  type ApprovalRequestDocument,
+  approvalRequestDocument,
+  type QuorumDefinition,
+} from './approval.js';
 import { parseRelease, type Release } from './release.js';
+
+/** Approvals for an operation on a protected key (docs/key-policy.md §10). */
+export interface ApprovalOptions {
+  readonly approvals?: readonly Approval[];
+}
+
+/** The `approvals` wire parameter, when there are any. */
+function approvalsParam(options: ApprovalOptions | undefined): Params {
+  const list = options?.approvals;
+  if (list === undefined || list.length === 0) return {};
+  return {
+    approvals: list.map((a) => ({
+      approver: a.approver,
+      digest: a.digest,
+      expiresAt: a.expiresAt,
+      signature: a.signature,
+    })),
+  };
+}
 
 /** Who a client authenticated as (the `authenticate` result). */
 export interface AuthenticatedIdentity {
@@ -59,6 +95,8 @@ export interface CreateKeyInput {
   readonly aliasName?: string;
   /** Attestation policy (JSON text) that a workload's claims must satisfy for releases (docs/protocol.md §6). */
   readonly releasePolicy?: string;
+  /** Protects the key from the start: M-of-N admin approvals for protected operations (docs/key-policy.md §10). */
+  readonly quorum?: QuorumDefinition;
 }
 
 export interface DataKeyOptions {
@@ -385,6 +423,15 @@ export class EkmsClient {
     return this.conn?.session?.claims;
   }
 
+  /**
+   * Lowercase hex SHA-256 of this client's workload recipient key (ConnectOptions.workload), as `releaseKey` of a
+   * protected key names it (`recipientDigest`, signed by the approvers); undefined without workload credentials.
+   */
+  get recipientDigest(): string | undefined {
+    const pk = this.opts.workload?.recipientPublicKey;
+    return pk === undefined ? undefined : createHash('sha256').update(pk).digest('hex');
+  }
+
   /** The attested enclave's identity key of the current session (what `openRelease` verifies statements with). */
   get enclaveIdentity(): Uint8Array | undefined {
     const identity = this.conn?.session?.identity;
@@ -479,7 +526,14 @@ export class EkmsClient {
 
   /** Creates a key (KEK). `suite` is a suite name; `aliasName` creates an alias with it. */
   async createKey(input: CreateKeyInput = {}): Promise<KeyMetadata> {
-    return parseKeyMetadata(await this.request('createKey', defined(input)));
+    const { quorum, ...rest } = input;
+    const params = {
+      ...defined(rest),
+      ...(quorum === undefined
+        ? {}
+        : { quorum: { threshold: quorum.threshold, approvers: [...quorum.approvers] } }),
+    };
+    return parseKeyMetadata(await this.request('createKey', params));
   }
 
   async describeKey(keyId: string): Promise<KeyMetadata> {
@@ -495,8 +549,8 @@ export class EkmsClient {
     return parseKeyMetadata(await this.request('enableKey', { keyId }));
   }
 
-  async disableKey(keyId: string): Promise<KeyMetadata> {
-    return parseKeyMetadata(await this.request('disableKey', { keyId }));
+  async disableKey(keyId: string, options?: ApprovalOptions): Promise<KeyMetadata> {
+    return parseKeyMetadata(await this.request('disableKey', { keyId, ...approvalsParam(options) }));
   }
 
   /** Encrypts at most 4096 bytes under the key's current version (larger data: `encryptStream`). */
@@ -576,9 +630,16 @@ export class EkmsClient {
   }
 
   /** Schedules destruction in 7–30 days (default 30); the key is unusable meanwhile. */
-  async scheduleKeyDeletion(keyId: string, pendingWindowInDays?: number): Promise<KeyMetadata> {
+  async scheduleKeyDeletion(
+    keyId: string,
+    pendingWindowInDays?: number,
+    options?: ApprovalOptions,
+  ): Promise<KeyMetadata> {
     return parseKeyMetadata(
-      await this.request('scheduleKeyDeletion', defined({ keyId, pendingWindowInDays })),
+      await this.request('scheduleKeyDeletion', {
+        ...defined({ keyId, pendingWindowInDays }),
+        ...approvalsParam(options),
+      }),
     );
   }
 
@@ -653,8 +714,43 @@ export class EkmsClient {
   }
 
   /** Sets a key policy (JSON text), or with null restores the default separation-of-duties policy. */
-  async putKeyPolicy(keyId: string, policy: string | null): Promise<KeyMetadata> {
-    return parseKeyMetadata(await this.request('putKeyPolicy', { keyId, policy }));
+  async putKeyPolicy(keyId: string, policy: string | null, options?: ApprovalOptions): Promise<KeyMetadata> {
+    return parseKeyMetadata(
+      await this.request('putKeyPolicy', { keyId, policy, ...approvalsParam(options) }),
+    );
+  }
+
+  /**
+   * Protects a key with a quorum of admins, or (null) removes it; on a protected key this needs the current
+   * quorum's approvals (docs/key-policy.md §10).
+   */
+  async putKeyQuorum(
+    keyId: string,
+    quorum: QuorumDefinition | null,
+    options?: ApprovalOptions,
+  ): Promise<KeyMetadata> {
+    const q = quorum === null ? null : { threshold: quorum.threshold, approvers: [...quorum.approvers] };
+    return parseKeyMetadata(
+      await this.request('putKeyQuorum', { keyId, quorum: q, ...approvalsParam(options) }),
+    );
+  }
+
+  /**
+   * What approvers sign for `op` with `params` (keyId: an id or alias): resolves the key id and reads the key's
+   * approval sequence with DescribeKey, then computes the request digest (shared/approval.ts).
+   */
+  async prepareApproval(op: string, params: Params & { keyId: string }): Promise<ApprovalRequestDocument> {
+    const m = await this.describeKey(params.keyId);
+    return approvalRequestDocument(op, m.keyId, m.quorum?.sequence ?? 0, params);
+  }
+
+  /** Sends a prepared request with its approvals; returns the operation's raw result. */
+  async submitApproved(request: ApprovalRequestDocument, approvals: readonly Approval[]): Promise<Params> {
+    return this.request(request.op, {
+      ...request.params,
+      keyId: request.keyId,
+      ...approvalsParam({ approvals }),
+    } as Params);
   }
 
   /** The key's effective policy: `{ policy: text, default: boolean }`. */
@@ -701,13 +797,26 @@ export class EkmsClient {
   // `openRelease` (client/release.ts) using the workload's X-Wing secret key.
 
   /** Sets (or with null removes) a key's release policy (attestation policy JSON text). */
-  async putKeyReleasePolicy(keyId: string, releasePolicy: string | null): Promise<KeyMetadata> {
-    return parseKeyMetadata(await this.request('putKeyReleasePolicy', { keyId, releasePolicy }));
+  async putKeyReleasePolicy(
+    keyId: string,
+    releasePolicy: string | null,
+    options?: ApprovalOptions,
+  ): Promise<KeyMetadata> {
+    return parseKeyMetadata(
+      await this.request('putKeyReleasePolicy', { keyId, releasePolicy, ...approvalsParam(options) }),
+    );
   }
 
   /** A version (default current) of the key itself, wrapped to this session's attested recipient key. */
-  async releaseKey(keyId: string, keyVersion?: number): Promise<Release> {
-    return parseRelease(await this.request('releaseKey', defined({ keyId, keyVersion })));
+  async releaseKey(keyId: string, keyVersion?: number, options?: ApprovalOptions): Promise<Release> {
+    // With approvals (a protected key) the request names its recipient: the approvers signed over it.
+    const recipientDigest = options?.approvals === undefined ? undefined : this.recipientDigest;
+    return parseRelease(
+      await this.request('releaseKey', {
+        ...defined({ keyId, keyVersion, recipientDigest }),
+        ...approvalsParam(options),
+      }),
+    );
   }
 
   /** A new data key: the ciphertext blob, and the plaintext key only wrapped to the attested recipient key. */

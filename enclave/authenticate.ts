@@ -16,7 +16,7 @@ import { EkmsError, ProtocolError } from '../shared/errors.js';
 import type { Params } from '../shared/messages.js';
 import { decodeEvidence, workloadBinding } from '../shared/session.js';
 import { SessionError } from '../shared/session-errors.js';
-import { XWING } from '../shared/xwing.js';
+import { checkXWingPublicKey, XWING } from '../shared/xwing.js';
 import { bytesParam, checkKeys } from './kms/params.js';
 import type { Operation } from './operations.js';
 
@@ -65,6 +65,13 @@ export const authenticate: Operation = (params, ctx, caller) => {
         'REQUEST_INVALID',
         `recipient must be an X-Wing public key (${XWING.publicKeyBytes} bytes)`,
       );
+    }
+    /* Precondition: the recipient key is a valid X-Wing key (FIPS 203 §7.2), refused now rather than at the first
+       release. */
+    try {
+      checkXWingPublicKey(recipient);
+    } catch (err) {
+      throw new ProtocolError('REQUEST_INVALID', `recipient: ${(err as Error).message}`, { cause: err });
     }
     let claims: Claims;
     try {

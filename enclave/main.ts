@@ -15,14 +15,17 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { parseEndpointAddress, vsockBridgeArgs } from '../shared/address.js';
+import { CUSTODY_BUNDLE_BLOB, decodeCustodySet } from '../shared/custody.js';
 import { EkmsError } from '../shared/errors.js';
 import { VERSION } from '../shared/version.js';
 import { createAttestor } from './attestor/attestor.js';
 import { AuditLog } from './audit/audit-log.js';
+import { CustodyLock, checkRootKeyAgainstState, provisionCustody } from './custody/custody.js';
 import { Keystore } from './keystore/keystore.js';
 import { loadSimulationRootKey } from './keystore/root-key.js';
 import { adminOnly } from './kms/authorizer.js';
 import { policyAuthorizer } from './kms/policy-authorizer.js';
+import type { OperationContext } from './operations.js';
 import { PrincipalRegistry } from './principals.js';
 import { startEnclaveServer } from './server.js';
 import { EnclaveIdentity } from './session.js';
@@ -65,6 +68,10 @@ async function main(): Promise<void> {
       'exit-with-parent': { type: 'boolean', default: false },
       'sim-ca': { type: 'string' },
       'admin-key': { type: 'string' },
+      // Where the root key comes from: `insecure-simulation` (plaintext host blob, simulation only; the default) or
+      // `custody` (M-of-N custodian shares, docs/custody.md) with `--custody` = the custody set, base64 CBOR.
+      'root-key': { type: 'string', default: 'insecure-simulation' },
+      custody: { type: 'string' },
     },
     strict: true,
   });
@@ -87,6 +94,18 @@ async function main(): Promise<void> {
     throw new EkmsError('USAGE_ERROR', '--admin-key takes the admin public key as SPKI DER in lowercase hex');
   }
   const adminKey = adminKeyHex === undefined ? undefined : new Uint8Array(Buffer.from(adminKeyHex, 'hex'));
+  const rootKeyMode = values['root-key'] ?? 'insecure-simulation';
+  if (rootKeyMode !== 'insecure-simulation' && rootKeyMode !== 'custody') {
+    throw new EkmsError('USAGE_ERROR', '--root-key takes insecure-simulation or custody');
+  }
+  if ((rootKeyMode === 'custody') !== (values.custody !== undefined)) {
+    throw new EkmsError('USAGE_ERROR', '--root-key custody and --custody SET go together');
+  }
+  // The custody set is pinned at launch, like the admin key: a bundle for another set is refused.
+  const custodySet =
+    values.custody === undefined
+      ? undefined
+      : decodeCustodySet(new Uint8Array(Buffer.from(values.custody, 'base64')));
 
   let socketPath: string;
   if (address.kind === 'unix') {
@@ -114,6 +133,20 @@ async function main(): Promise<void> {
   // fails the start-up rather than the first handshake.
   const identity = new EnclaveIdentity(attestor, now);
   const evidence = await identity.evidence();
+  // What every operation sees; the keystore, principals and audit log are filled in once the root key is known
+  // (at start-up, or when custodians unlock a custody enclave).
+  const context: { -readonly [K in keyof OperationContext]: OperationContext[K] } = {
+    attestor,
+    now,
+    startedAt: Date.now(),
+    keystore: undefined,
+    authorizer: adminOnly,
+    identity,
+    principals,
+    audit: undefined,
+    rootKeySource: null,
+    custody: undefined,
+  };
   if (values.storage !== undefined) {
     const storageAddress = parseEndpointAddress(values.storage);
     if (storageAddress.kind !== 'unix') {
@@ -127,26 +160,15 @@ async function main(): Promise<void> {
         process.exit(1);
       },
     });
-    /* Precondition: a real TEE never keeps its root key in plaintext on the host (custodian shares: issue 6). */
-    if (!attestor.simulated) {
-      throw new EkmsError(
-        'CONFIG_INVALID',
-        'a real attestor needs custodian-provisioned root keys (not built yet)',
-      );
-    }
-    const root = await loadSimulationRootKey(storage, now);
-    logger.warn(
-      { rootKey: root.source, created: root.created },
-      'INSECURE SIMULATION: the root key is stored in plaintext by the host (root-key.insecure-simulation)',
-    );
-    try {
-      keystore = await Keystore.open({ storage, rootKey: root.key, now, logger });
-      principals = await PrincipalRegistry.load({ storage, rootKey: root.key, admin: adminKey, logger });
-      const channel = storage;
+    const channel = storage;
+    /** Opens everything sealed under the root key and puts it in the operation context. Zeroes nothing itself. */
+    const openServices = async (rootKey: Uint8Array): Promise<void> => {
+      const ks = await Keystore.open({ storage: channel, rootKey, now, logger });
+      const registry = await PrincipalRegistry.load({ storage: channel, rootKey, admin: adminKey, logger });
       // The tamper-evident audit log (docs/audit.md): chained from the sealed head, boot record with this evidence.
-      audit = await AuditLog.open({
-        storage,
-        rootKey: root.key,
+      const log = await AuditLog.open({
+        storage: channel,
+        rootKey,
         identity: { publicKey: identity.publicKey, sign: (m) => identity.signStatement(m) },
         evidence,
         now,
@@ -155,7 +177,16 @@ async function main(): Promise<void> {
         // at most AUDIT_CHECKPOINT_MS after the last event (below), so the unsigned tail stays short in time too.
         checkpointEvery: AUDIT_CHECKPOINT_EVERY,
       });
-      const log = audit;
+      keystore = ks;
+      principals = registry;
+      audit = log;
+      Object.assign(context, {
+        keystore: ks,
+        principals: registry,
+        audit: log,
+        authorizer: policyAuthorizer(ks, now),
+        rootKeySource: rootKeyMode,
+      });
       let checkpointed = log.head.seq;
       setInterval(() => {
         if (log.head.seq === checkpointed || log.failure !== undefined) return;
@@ -166,30 +197,69 @@ async function main(): Promise<void> {
             logger.error({ code: (err as EkmsError).code }, 'audit checkpoint failed'),
           );
       }, AUDIT_CHECKPOINT_MS).unref();
-    } finally {
-      root.key.fill(0);
+      logger.info({ keys: ks.size }, 'keystore loaded');
+      setInterval(() => void ks.sweep(), SWEEP_INTERVAL_MS).unref();
+    };
+    if (custodySet === undefined) {
+      /* Precondition: a real TEE never keeps its root key in plaintext on the host (docs/custody.md). */
+      if (!attestor.simulated) {
+        throw new EkmsError(
+          'CONFIG_INVALID',
+          'a real attestor needs a custodian-held root key: start with --root-key custody --custodians FILE',
+        );
+      }
+      const root = await loadSimulationRootKey(storage, now);
+      logger.warn(
+        { rootKey: root.source, created: root.created },
+        'INSECURE SIMULATION: the root key is stored in plaintext by the host (root-key.insecure-simulation)',
+      );
+      try {
+        await openServices(root.key);
+      } finally {
+        root.key.fill(0);
+      }
+    } else {
+      const bundle = await storage.get(CUSTODY_BUNDLE_BLOB);
+      if (bundle === undefined) {
+        // First start: make the root key, hand its shares (encrypted to the custodians) to the host, and serve.
+        const { rootKey } = await provisionCustody({
+          storage,
+          set: custodySet,
+          identity,
+          now,
+          admin: adminKey,
+        });
+        try {
+          await openServices(rootKey);
+        } finally {
+          rootKey.fill(0);
+        }
+        logger.info(
+          { custodians: custodySet.custodians.length, threshold: custodySet.threshold },
+          'root key provisioned and split among the custodians',
+        );
+      } else {
+        // Later start: locked until M custodians submit their shares through attested sessions.
+        context.custody = new CustodyLock({
+          bundle,
+          set: custodySet,
+          attestor,
+          now,
+          logger,
+          onUnlock: async (rootKey, verified) => {
+            await checkRootKeyAgainstState(channel, rootKey, { bundle: verified.body, admin: adminKey });
+            await openServices(rootKey);
+          },
+        });
+        logger.warn(
+          { threshold: custodySet.threshold, custodians: custodySet.custodians.length },
+          'LOCKED: waiting for custodian shares (ekms custody unlock)',
+        );
+      }
     }
-    logger.info({ keys: keystore.size }, 'keystore loaded');
-    const ks = keystore;
-    setInterval(() => void ks.sweep(), SWEEP_INTERVAL_MS).unref();
   }
   rmSync(socketPath, { force: true });
-  const startedAt = Date.now();
-  const server = await startEnclaveServer({
-    socketPath,
-    logger,
-    context: {
-      attestor,
-      now,
-      startedAt,
-      keystore,
-      authorizer: keystore === undefined ? adminOnly : policyAuthorizer(keystore, now),
-      identity,
-      principals,
-      audit,
-      rootKeySource: keystore === undefined ? null : 'insecure-simulation',
-    },
-  });
+  const server = await startEnclaveServer({ socketPath, logger, context });
   const shutdown = (): void => {
     logger.info('shutting down');
     keystore?.close();
@@ -212,7 +282,7 @@ async function main(): Promise<void> {
     process.stdin.resume();
   }
   process.stdout.write(
-    `${JSON.stringify({ event: 'ready', version: VERSION, listen: values.listen, attestor: attestor.kind, measurement: attestor.measurement })}\n`,
+    `${JSON.stringify({ event: 'ready', version: VERSION, listen: values.listen, attestor: attestor.kind, measurement: attestor.measurement, locked: context.custody?.locked === true })}\n`,
   );
   logger.info({ attestor: attestor.kind, listen: values.listen }, 'enclave ready');
 }

@@ -3,6 +3,7 @@
  * CBOR-encodable map; it throws `EkmsError`s, which become error responses.
  */
 import { randomBytes } from 'node:crypto';
+import { CustodyError } from '../shared/custody-errors.js';
 import { ProtocolError } from '../shared/errors.js';
 import { LIMITS } from '../shared/limits.js';
 import type { Params } from '../shared/messages.js';
@@ -11,6 +12,8 @@ import { VERSION } from '../shared/version.js';
 import type { Attestor } from './attestor/attestor.js';
 import type { AuditLog } from './audit/audit-log.js';
 import { type AttestedWorkload, authenticate } from './authenticate.js';
+import type { CustodyLock } from './custody/custody.js';
+import { custodyGetBundle, custodyStatus, custodySubmitShare } from './custody/operations.js';
 import type { Keystore } from './keystore/keystore.js';
 import type { Authorizer, Principal } from './kms/authorizer.js';
 import { KMS_OPERATIONS } from './kms/operations.js';
@@ -34,6 +37,34 @@ export interface OperationContext {
   readonly principals: PrincipalRegistry;
   /** The audit log (undefined without a storage channel, and in in-process tests). */
   readonly audit?: AuditLog | undefined;
+  /**
+   * Root-key custody (docs/custody.md), when the enclave was started with `--root-key custody` and found a bundle.
+   * While `custody.locked`, the keystore, principals and audit log are not open: key and principal operations
+   * answer ROOT_KEY_LOCKED. The enclave process fills in keystore, principals, audit and authorizer on unlock.
+   */
+  readonly custody?: CustodyLock | undefined;
+}
+
+/**
+ * Refuses operations that need the root key while the enclave waits for its custodians.
+ * @throws CustodyError ROOT_KEY_LOCKED
+ */
+function checkUnlocked(ctx: OperationContext, op: string): void {
+  /* Precondition: nothing under the root key is served while it is held by custodians. */
+  if (ctx.custody?.locked === true) {
+    throw new CustodyError(
+      'ROOT_KEY_LOCKED',
+      `${op}: the enclave is locked until its custodians submit their shares (ekms custody unlock)`,
+    );
+  }
+}
+
+/** Wraps an operation that needs the root key (principals, keys). */
+function unlocked(name: string, op: Operation): Operation {
+  return (params, ctx, caller, request) => {
+    checkUnlocked(ctx, name);
+    return op(params, ctx, caller, request);
+  };
 }
 
 /**
@@ -69,7 +100,7 @@ function checkKeys(params: Params, allowed: readonly string[]): void {
 /** `health`: liveness; no parameters. */
 const health: Operation = (params, ctx) => {
   checkKeys(params, []);
-  return { status: 'ok', uptimeMs: ctx.now() - ctx.startedAt };
+  return { status: ctx.custody?.locked === true ? 'locked' : 'ok', uptimeMs: ctx.now() - ctx.startedAt };
 };
 
 /** `describe`: what this enclave is (version, attestor kind, measurement). */
@@ -81,6 +112,7 @@ const describe: Operation = (params, ctx) => {
     simulated: ctx.attestor.simulated,
     measurement: ctx.attestor.measurement,
     rootKey: ctx.rootKeySource,
+    locked: ctx.custody?.locked === true,
     keys: ctx.keystore?.size ?? null,
   };
 };
@@ -110,6 +142,7 @@ function kms(name: string): Operation {
   const op = KMS_OPERATIONS[name];
   if (op === undefined) throw new Error(`no key service operation ${name}`);
   return (params, ctx, caller, request) => {
+    checkUnlocked(ctx, name);
     /* Precondition: key operations need the keystore, which needs the storage channel. */
     if (ctx.keystore === undefined) {
       throw new StoreError(
@@ -125,16 +158,42 @@ function kms(name: string): Operation {
       identity: ctx.identity,
       now: ctx.now,
       requestDigest: request.digest,
+      principals: ctx.principals,
     });
   };
 }
 
-export const OPERATIONS: Readonly<Record<string, Operation>> = Object.freeze({
+/**
+ * The operations answered while the root key is locked (docs/custody.md §3.4): liveness, public facts, randomness
+ * and the custody operations. Fail closed: any other operation, including one added later, is ROOT_KEY_LOCKED.
+ */
+const ANSWERED_WHILE_LOCKED: ReadonlySet<string> = new Set([
+  'health',
+  'describe',
+  'generateRandom',
+  'custodyStatus',
+  'custodyGetBundle',
+  'custodySubmitShare',
+]);
+
+const ALL_OPERATIONS: Readonly<Record<string, Operation>> = {
   health,
   describe,
   generateRandom,
-  authenticate,
-  createPrincipal,
-  listPrincipals,
+  authenticate: unlocked('authenticate', authenticate),
+  createPrincipal: unlocked('createPrincipal', createPrincipal),
+  listPrincipals: unlocked('listPrincipals', listPrincipals),
+  custodyStatus,
+  custodyGetBundle,
+  custodySubmitShare,
   ...Object.fromEntries(Object.keys(KMS_OPERATIONS).map((name) => [name, kms(name)])),
-});
+};
+
+export const OPERATIONS: Readonly<Record<string, Operation>> = Object.freeze(
+  Object.fromEntries(
+    Object.entries(ALL_OPERATIONS).map(([name, op]) => [
+      name,
+      ANSWERED_WHILE_LOCKED.has(name) ? op : unlocked(name, op),
+    ]),
+  ),
+);

@@ -60,6 +60,7 @@ const UNAUDITED_OPERATIONS: ReadonlySet<string> = new Set(['health', 'describe',
 /** Codes that mean "refused by an access or key-state decision" (audit outcome `denied`, not `error`). */
 const DENIAL_CODES: ReadonlySet<string> = new Set([
   'ACCESS_DENIED',
+  'QUORUM_REQUIRED',
   'AUTHENTICATION_FAILED',
   'RECIPIENT_NOT_ATTESTED',
   'KEY_DISABLED',

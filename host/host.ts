@@ -12,6 +12,7 @@ import { WebSocketServer } from 'ws';
 import { ConfigError, type EkmsError, TransportError } from '../shared/errors.js';
 import { LIMITS } from '../shared/limits.js';
 import { BlobStore } from './blob-store.js';
+import type { TrafficCapture } from './capture.js';
 import { type ClientChannel, connectUnix, type RelayCounters, relayToEnclave } from './relay.js';
 import { ensureSimulatedCa } from './simulated-ca.js';
 import { type StorageServer, startStorageServer } from './storage-server.js';
@@ -43,6 +44,14 @@ export interface HostOptions {
   readonly simulatedCaFile?: string;
   /** The first admin's Ed25519 public key (SPKI DER), pinned by the enclave on its first start. */
   readonly adminPublicKey?: Uint8Array;
+  /**
+   * Root-key custody (docs/custody.md): the custody set as canonical CBOR (shared/custody.ts `encodeCustodySet`).
+   * The enclave then runs with `--root-key custody`: it provisions the root key on its first start and is locked
+   * on every later start until M custodians submit their shares. Absent: the insecure simulation root key.
+   */
+  readonly custodySet?: Uint8Array;
+  /** Records every relayed frame, both directions (host/capture.ts; `ekms start --capture FILE`). */
+  readonly capture?: TrafficCapture;
 }
 
 /** What a client needs to trust this host's enclave (the profile's `trust`). */
@@ -142,6 +151,8 @@ export async function startHost(opts: HostOptions): Promise<Host> {
   }
   if (opts.adminPublicKey !== undefined)
     extraArgs.push('--admin-key', Buffer.from(opts.adminPublicKey).toString('hex'));
+  if (opts.custodySet !== undefined)
+    extraArgs.push('--root-key', 'custody', '--custody', Buffer.from(opts.custodySet).toString('base64'));
   const supervisor = new EnclaveSupervisor({
     extraArgs,
     entry: opts.enclaveEntry,
@@ -204,6 +215,7 @@ export async function startHost(opts: HostOptions): Promise<Host> {
     }
     connections += 1;
     connectionsTotal += 1;
+    const connectionId = connectionsTotal;
     open.add(channel);
     let gone = false;
     channel.onClose(() => {
@@ -219,7 +231,16 @@ export async function startHost(opts: HostOptions): Promise<Host> {
           upstream.destroy();
           return;
         }
-        relayToEnclave(channel, upstream, clog, counters);
+        const capture = opts.capture;
+        relayToEnclave(
+          channel,
+          upstream,
+          clog,
+          counters,
+          capture === undefined
+            ? undefined
+            : (direction, frame) => capture.record(connectionId, direction, frame),
+        );
         channel.resume();
       })
       .catch((err: EkmsError) => {

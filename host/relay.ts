@@ -65,6 +65,7 @@ export function relayToEnclave(
   upstream: net.Socket,
   log: Logger,
   counters: RelayCounters,
+  tap?: (direction: 'client-to-enclave' | 'enclave-to-client', frame: Uint8Array) => void,
 ): void {
   const decoder = new StreamFrameDecoder();
   let clientClosed = false;
@@ -78,6 +79,7 @@ export function relayToEnclave(
   client.onFrame((frame) => {
     counters.framesIn += 1;
     counters.bytesIn += frame.length;
+    tap?.('client-to-enclave', frame);
     if (upstream.destroyed) return;
     if (!upstream.writableCorked) {
       // Client frames relayed in one tick go to the enclave in one syscall.
@@ -100,6 +102,7 @@ export function relayToEnclave(
     for (const f of frames) {
       counters.framesOut += 1;
       counters.bytesOut += f.length;
+      tap?.('enclave-to-client', f);
       client.send(f, () => {
         if (upstreamPaused && client.bufferedAmount < LIMITS.relayHighWaterBytes / 2) {
           upstreamPaused = false;

@@ -6,8 +6,10 @@ import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync } fr
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { encodeCustodySet, parseCustodySetJson } from '../shared/custody.js';
 import { ConfigError, TransportError } from '../shared/errors.js';
 import { VERSION } from '../shared/version.js';
+import { openTrafficCapture } from './capture.js';
 import { type Host, startHost } from './host.js';
 import { createLogger } from './logger.js';
 
@@ -16,9 +18,48 @@ export interface StartOptions {
   readonly listen: string;
   readonly attestor: string;
   readonly logLevel?: string;
+  /**
+   * Where the enclave's root key comes from (docs/custody.md): `insecure-simulation` (default; a plaintext host
+   * blob, simulation only) or `custody` (M-of-N custodian shares; the only mode real attestors accept).
+   */
+  readonly rootKey?: string;
+  /** The custodians file (custody mode); default: the copy kept in the data dir since the first start. */
+  readonly custodians?: string;
+  /** Record every relayed frame into this file (host/capture.ts): what an untrusted host sees. */
+  readonly capture?: string;
 }
 
 const ATTESTORS = ['sim-nitro', 'sim-sev-snp', 'nitro', 'sev-snp'];
+const CUSTODIANS_FILE = 'custodians.json';
+
+/**
+ * The custody set for `--root-key custody`: the given custodians file (copied into the data dir on first use, so
+ * that later starts need not repeat it), or that copy. The enclave pins it at launch and refuses a bundle for
+ * another set.
+ * @throws ConfigError USAGE_ERROR, IO_ERROR; CustodyError CUSTODY_INVALID
+ */
+function loadCustodySet(dataDir: string, file: string | undefined): Uint8Array {
+  const kept = join(dataDir, CUSTODIANS_FILE);
+  const path = file === undefined ? kept : resolve(file);
+  if (file === undefined && !existsSync(kept)) {
+    throw new ConfigError('USAGE_ERROR', '--root-key custody needs --custodians FILE on the first start');
+  }
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (cause) {
+    throw new ConfigError('IO_ERROR', `cannot read the custodians file ${path}`, { cause });
+  }
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (cause) {
+    throw new ConfigError('CONFIG_INVALID', `${path} is not JSON`, { cause });
+  }
+  const set = encodeCustodySet(parseCustodySetJson(doc, path));
+  if (path !== kept) writeAtomic(kept, text, 0o600);
+  return set;
+}
 
 /** The enclave bundle: next to the running bundle (dist/), or dist/ beside the sources. */
 export function enclaveBundlePath(): string {
@@ -73,6 +114,15 @@ export async function runStart(opts: StartOptions): Promise<Host> {
   // The operator's own view of the measurement: the bundle it is about to launch (on Nitro: nitro-cli's PCR0).
   const expected = createHash('sha384').update(readFileSync(entry)).digest('hex');
   const admin = ensureAdminKey(dataDir);
+  const rootKey = opts.rootKey ?? 'insecure-simulation';
+  if (rootKey !== 'insecure-simulation' && rootKey !== 'custody') {
+    throw new ConfigError('USAGE_ERROR', '--root-key must be insecure-simulation or custody');
+  }
+  if (rootKey !== 'custody' && opts.custodians !== undefined) {
+    throw new ConfigError('USAGE_ERROR', '--custodians needs --root-key custody');
+  }
+  const custodySet = rootKey === 'custody' ? loadCustodySet(dataDir, opts.custodians) : undefined;
+  const capture = opts.capture === undefined ? undefined : openTrafficCapture(resolve(opts.capture));
   const host = await startHost({
     listen: opts.listen,
     enclaveEntry: entry,
@@ -81,7 +131,9 @@ export async function runStart(opts: StartOptions): Promise<Host> {
     stateDir: join(dataDir, 'state'),
     simulatedCaFile: join(dataDir, 'sim-ca.json'),
     adminPublicKey: new Uint8Array(Buffer.from(admin.publicKey, 'hex')),
+    ...(custodySet === undefined ? {} : { custodySet }),
     ...(opts.logLevel ? { enclaveLogLevel: opts.logLevel } : {}),
+    ...(capture === undefined ? {} : { capture }),
   });
   if (host.enclave.measurement !== expected) {
     await host.close();
@@ -112,10 +164,13 @@ export async function runStart(opts: StartOptions): Promise<Host> {
       logger.error('shutdown took too long; exiting');
       process.exit(1);
     }, 15_000).unref();
-    host.close().then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
+    host
+      .close()
+      .then(() => capture?.close())
+      .then(
+        () => process.exit(0),
+        () => process.exit(1),
+      );
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
@@ -127,6 +182,8 @@ export async function runStart(opts: StartOptions): Promise<Host> {
       endpoint: host.endpoint,
       attestor: opts.attestor,
       measurement: expected,
+      rootKey,
+      locked: host.enclave.locked,
       profile: profilePath,
       dataDir,
     })}\n`,

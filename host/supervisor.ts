@@ -35,6 +35,8 @@ export interface EnclaveReadyInfo {
   readonly measurement: string;
   readonly listen: string;
   readonly pid: number;
+  /** True when the enclave waits for its custodians' shares (docs/custody.md); it serves no key operation yet. */
+  readonly locked: boolean;
 }
 
 export type SupervisorState = 'idle' | 'starting' | 'ready' | 'backoff' | 'stopping' | 'stopped';
@@ -206,6 +208,7 @@ export class EnclaveSupervisor extends EventEmitter {
           measurement: parsed.measurement,
           listen: parsed.listen,
           pid: child.pid ?? -1,
+          locked: (parsed as { locked?: unknown }).locked === true,
         };
         this._state = 'ready';
         this.everReady = true;

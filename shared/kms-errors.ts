@@ -76,6 +76,21 @@ export const KMS_ERROR_CODES = {
     summary:
       'A key policy document is invalid (version, unknown key, type, bounds, action, principal, condition); details.path locates it.',
   },
+  QUORUM_INVALID: {
+    retriable: false,
+    summary:
+      'A quorum definition is invalid (threshold, approvers: 1..16 distinct registered admins, 1 ≤ threshold ≤ approvers).',
+  },
+  QUORUM_REQUIRED: {
+    retriable: false,
+    summary:
+      'The key is protected and the request lacks enough valid approvals; details list the threshold, the valid count and why each approval did not count.',
+  },
+  APPROVAL_INVALID: {
+    retriable: false,
+    summary:
+      'An approval is malformed (fields, sizes, more than 32) or expires more than 24 hours ahead, or the request cannot be approved.',
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 registerErrorCodes(KMS_ERROR_CODES);

@@ -254,6 +254,36 @@ export function xwingPublicKey(secretKey: Uint8Array): Uint8Array {
   }
 }
 
+/** ML-KEM's modulus q (FIPS 203 §2.4). */
+const MLKEM_Q = 3329;
+/** The ByteEncode12 part of an ML-KEM-768 encapsulation key: 3 polynomials × 256 coefficients × 12 bits. */
+const MLKEM768_T_BYTES = 1152;
+
+/**
+ * Checks an X-Wing public key without using it: 1216 bytes, and its ML-KEM-768 part passes the FIPS 203 §7.2
+ * encapsulation key check — every 12-bit coefficient of ByteEncode12(t̂) is below q, which is exactly when
+ * ByteEncode12(ByteDecode12(ek)) = ek. The same check `xwingEncapsulate` performs through noble; done here so a
+ * recipient key can be refused when it is presented (authentication), not at the first release.
+ * @throws CryptoError KEY_INVALID
+ */
+export function checkXWingPublicKey(publicKey: Uint8Array): void {
+  requireBytes(publicKey, XWING.publicKeyBytes, 'an X-Wing public key', 'KEY_INVALID');
+  // ByteEncode12 packs two coefficients into three bytes, little-endian (FIPS 203 Algorithm 5).
+  for (let i = 0; i < MLKEM768_T_BYTES; i += 3) {
+    const b0 = publicKey[i] as number;
+    const b1 = publicKey[i + 1] as number;
+    const b2 = publicKey[i + 2] as number;
+    const c0 = b0 | ((b1 & 0x0f) << 8);
+    const c1 = (b1 >> 4) | (b2 << 4);
+    if (c0 >= MLKEM_Q || c1 >= MLKEM_Q) {
+      throw new CryptoError(
+        'KEY_INVALID',
+        'the ML-KEM-768 part of the X-Wing public key fails the FIPS 203 §7.2 encapsulation key check',
+      );
+    }
+  }
+}
+
 /**
  * Encapsulate(pk) (draft §5.4): a fresh 32-byte shared secret and the 1120-byte ciphertext that carries it.
  * @throws CryptoError KEY_INVALID when `publicKey` is not 1216 bytes or its ML-KEM part fails the FIPS 203 §7.2

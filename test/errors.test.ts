@@ -11,6 +11,7 @@ import '../shared/crypto-errors.js';
 import '../shared/kms-errors.js';
 import '../shared/session-errors.js';
 import '../shared/audit-errors.js';
+import '../shared/custody-errors.js';
 import { EkmsError, registeredErrorCodes, toWireError } from '../shared/errors.js';
 
 const doc = readFileSync(resolve(import.meta.dirname, '../docs/errors.md'), 'utf8');

@@ -9,6 +9,7 @@ import { CryptoError } from '../../shared/crypto-errors.js';
 import { ProtocolError } from '../../shared/errors.js';
 import { LIMITS } from '../../shared/limits.js';
 import type { EkmsClient, KeyListPage, KeyMetadata } from '../sdk.js';
+import { registerKeyQuorum } from './approval.js';
 import {
   b64,
   type ClientOptions,
@@ -41,6 +42,7 @@ function describeLines(m: KeyMetadata): string[] {
     ...m.versions.map((v) => `  v${v.version}  ${v.createdAt}`),
     `rotation:     ${m.rotation ? `every ${m.rotation.periodDays} days, next ${m.rotation.nextRotationAt}` : 'off'}`,
     `aliases:      ${m.aliases.length > 0 ? m.aliases.join(', ') : '(none)'}`,
+    `quorum:       ${m.quorum === null ? 'none' : `${m.quorum.threshold} of ${m.quorum.approvers.join(', ')} (sequence ${m.quorum.sequence})`}`,
   ];
   if (m.deletionDate !== null) {
     lines.push(`deletion:     ${m.deletionDate} (window ${m.pendingWindowDays ?? '?'} days)`);
@@ -272,6 +274,7 @@ export function registerKey(program: Command): void {
   });
 
   registerAlias(key);
+  registerKeyQuorum(key);
 
   clientOptions(
     key

@@ -7,9 +7,11 @@ import { ConfigError, EkmsError, TransportError } from '../../shared/errors.js';
 import { VERSION } from '../../shared/version.js';
 import { loadProfile, profileConnectOptions } from '../profile.js';
 import { connect } from '../sdk.js';
+import { registerApproval } from './approval.js';
 import { registerAttest } from './attest.js';
 import { registerAudit } from './audit.js';
 import { registerBench } from './bench.js';
+import { registerCustody } from './custody.js';
 import { registerEncrypt } from './encrypt.js';
 import { registerKey } from './key.js';
 import { EXIT_OK, EXIT_USAGE, printError, printResult } from './output.js';
@@ -37,16 +39,40 @@ export function buildProgram(): Command {
     )
     .option('--config <file>', 'configuration file (JSON)')
     .option('--log-level <level>', 'log level', process.env['EKMS_LOG_LEVEL'] ?? 'info')
+    .option('--capture <file>', 'record every relayed frame (what the untrusted host sees) into FILE')
+    .addOption(
+      new Option('--root-key <source>', 'where the root key comes from (docs/custody.md)')
+        .choices(['insecure-simulation', 'custody'])
+        .default('insecure-simulation'),
+    )
+    .option('--custodians <file>', 'custody mode: custodians file (public keys + threshold)')
     .option('--json', 'JSON output')
     .action(
-      async (o: { data: string; listen: string; attestor: string; config?: string; logLevel: string }) => {
+      async (o: {
+        data: string;
+        listen: string;
+        attestor: string;
+        config?: string;
+        logLevel: string;
+        capture?: string;
+        rootKey: string;
+        custodians?: string;
+      }) => {
         if (o.config !== undefined) {
           throw new ConfigError(
             'CONFIG_INVALID',
             '--config is not supported yet; use the command-line options',
           );
         }
-        await runStart({ dataDir: o.data, listen: o.listen, attestor: o.attestor, logLevel: o.logLevel });
+        await runStart({
+          dataDir: o.data,
+          listen: o.listen,
+          attestor: o.attestor,
+          logLevel: o.logLevel,
+          ...(o.capture === undefined ? {} : { capture: o.capture }),
+          rootKey: o.rootKey,
+          ...(o.custodians === undefined ? {} : { custodians: o.custodians }),
+        });
         // Keeps running until SIGINT/SIGTERM (handled by runStart).
         await new Promise<never>(() => {});
       },
@@ -105,8 +131,10 @@ export function buildProgram(): Command {
   registerAttest(program);
   registerAudit(program);
   registerBench(program);
+  registerCustody(program);
   registerKey(program);
   registerEncrypt(program);
+  registerApproval(program);
   return program;
 }
 

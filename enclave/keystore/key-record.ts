@@ -73,7 +73,27 @@ export interface KeyRecord {
   readonly keyPolicy?: string | null;
   /** Grants: narrow, expiring delegations of use operations to a principal (absent: none). */
   readonly grants?: readonly Grant[];
+  /**
+   * Dual control (docs/key-policy.md §10): M of these N admins must approve the protected operations. Absent: the
+   * key is not protected (records written before quorums existed load that way).
+   */
+  readonly quorum?: KeyQuorum;
+  /**
+   * The approval sequence: approvals sign it (shared/approval.ts), and it advances with every approved operation and
+   * every quorum change, so that an approval is used once. Absent: 0. Never goes back, even when the quorum is
+   * removed.
+   */
+  readonly approvalSequence?: number;
 }
+
+/** A key's quorum: `threshold` of the distinct `approvers` (principal names), 1 ≤ threshold ≤ approvers ≤ 16. */
+export interface KeyQuorum {
+  readonly threshold: number;
+  readonly approvers: readonly string[];
+}
+
+/** At most this many approvers in a key's quorum (shared/approval.ts APPROVAL_LIMITS.maxApprovers). */
+export const MAX_QUORUM_APPROVERS = 16;
 
 /** A grant (docs/key-policy.md §grants). Times in ms since the epoch. */
 export interface Grant {
@@ -131,6 +151,10 @@ export function encodeKeyRecord(r: KeyRecord): Uint8Array {
             g.createdBy,
           ]),
         }),
+    ...(r.quorum === undefined ? {} : { quorum: [r.quorum.threshold, [...r.quorum.approvers]] }),
+    ...(r.approvalSequence === undefined || r.approvalSequence === 0
+      ? {}
+      : { approvalSequence: r.approvalSequence }),
   });
 }
 
@@ -257,6 +281,24 @@ export function decodeKeyRecord(bytes: Uint8Array, name: string): KeyRecord {
       };
     });
   }
+  const rawQuorum = m['quorum'];
+  let quorum: KeyQuorum | undefined;
+  if (rawQuorum !== undefined) {
+    const [threshold, approvers] = Array.isArray(rawQuorum) && rawQuorum.length === 2 ? rawQuorum : [];
+    if (
+      !isCount(threshold) ||
+      !Array.isArray(approvers) ||
+      approvers.length > MAX_QUORUM_APPROVERS ||
+      threshold > approvers.length ||
+      !approvers.every((a) => typeof a === 'string' && a.length > 0) ||
+      new Set(approvers).size !== approvers.length
+    ) {
+      throw corrupt(name, 'quorum');
+    }
+    quorum = { threshold, approvers: approvers as string[] };
+  }
+  const approvalSequence = m['approvalSequence'];
+  if (approvalSequence !== undefined && !isCount(approvalSequence)) throw corrupt(name, 'approvalSequence');
   return {
     id,
     description,
@@ -272,5 +314,7 @@ export function decodeKeyRecord(bytes: Uint8Array, name: string): KeyRecord {
     ...(releasePolicy === undefined ? {} : { releasePolicy }),
     ...(keyPolicy === undefined ? {} : { keyPolicy }),
     ...(grants === undefined ? {} : { grants }),
+    ...(quorum === undefined ? {} : { quorum }),
+    ...(approvalSequence === undefined ? {} : { approvalSequence }),
   };
 }

@@ -25,6 +25,7 @@ import {
   encodeKeyRecord,
   type Grant,
   KEY_MATERIAL_BYTES,
+  type KeyQuorum,
   type KeyRecord,
   KeyState,
   type KeyVersion,
@@ -57,6 +58,8 @@ export interface CreateKeyInput {
   readonly rotationPeriodDays: number | null;
   /** Attestation policy (JSON text) for releases to workloads; checked by the caller (kms/release.ts). */
   readonly releasePolicy?: string | null;
+  /** Dual control: the key is protected from the start (checked by the caller, kms/quorum.ts). */
+  readonly quorum?: KeyQuorum | null;
 }
 
 /** A key as `list` reports it. */
@@ -327,6 +330,9 @@ export class Keystore {
         destroyedAt: null,
         deniedUses: null,
         ...(input.releasePolicy == null ? {} : { releasePolicy: input.releasePolicy }),
+        ...(input.quorum == null
+          ? {}
+          : { quorum: { threshold: input.quorum.threshold, approvers: [...input.quorum.approvers] } }),
       };
       const aliases = new Map(this.#manifest.aliases);
       if (aliasName !== undefined) aliases.set(aliasName, record.id);
@@ -345,13 +351,27 @@ export class Keystore {
   /**
    * Applies `change` to the current record of `id` (after due transitions) and stores the result.
    * `change` returns the new record, or the same object for "nothing to do".
+   *
+   * `expectedSequence` (protected operations, docs/key-policy.md §10): the key's approval sequence the caller's
+   * quorum check saw. It must still be the record's (else QUORUM_REQUIRED: another approved change or a quorum
+   * change came first, and the approvals no longer apply); on a protected key the change then advances it, in the
+   * same sealed write, so the approvals are used up exactly when the change is stored.
    */
-  #update(id: string, change: (r: KeyRecord, now: number) => KeyRecord): Promise<KeyRecord> {
+  #update(
+    id: string,
+    change: (r: KeyRecord, now: number) => KeyRecord,
+    expectedSequence?: number,
+  ): Promise<KeyRecord> {
     return this.#serial(async () => {
       const before = this.#record(id);
       const now = this.#now();
       const settled = this.#due(before, now);
-      const after = change(settled, now);
+      if (expectedSequence !== undefined) checkSequence(settled, expectedSequence);
+      const changed = change(settled, now);
+      const after =
+        expectedSequence === undefined || settled.quorum === undefined
+          ? changed
+          : { ...changed, approvalSequence: expectedSequence + 1 };
       if (after !== before) {
         try {
           await this.#commit(after, this.#manifest.aliases);
@@ -428,16 +448,20 @@ export class Keystore {
    * Enables or disables a key.
    * @throws KmsError KEY_NOT_FOUND, KEY_UNAVAILABLE, KEY_STATE_INVALID (pending deletion or destroyed)
    */
-  setEnabled(id: string, enabled: boolean): Promise<KeyRecord> {
-    return this.#update(id, (r) => {
-      /* Precondition: only Enabled and Disabled keys change between the two (a key pending deletion must have its
+  setEnabled(id: string, enabled: boolean, expectedSequence?: number): Promise<KeyRecord> {
+    return this.#update(
+      id,
+      (r) => {
+        /* Precondition: only Enabled and Disabled keys change between the two (a key pending deletion must have its
          deletion cancelled first, as in AWS KMS). */
-      if (r.state !== KeyState.Enabled && r.state !== KeyState.Disabled) {
-        throw stateInvalid(r, enabled ? 'enable' : 'disable');
-      }
-      const state = enabled ? KeyState.Enabled : KeyState.Disabled;
-      return r.state === state ? r : { ...r, state };
-    });
+        if (r.state !== KeyState.Enabled && r.state !== KeyState.Disabled) {
+          throw stateInvalid(r, enabled ? 'enable' : 'disable');
+        }
+        const state = enabled ? KeyState.Enabled : KeyState.Disabled;
+        return r.state === state ? r : { ...r, state };
+      },
+      expectedSequence,
+    );
   }
 
   /**
@@ -478,13 +502,17 @@ export class Keystore {
    * Sets (or, with null, removes: the default policy applies) the key policy (JSON text, checked by the caller).
    * @throws KmsError KEY_STATE_INVALID (destroyed)
    */
-  setKeyPolicy(id: string, policy: string | null): Promise<KeyRecord> {
-    return this.#update(id, (r) => {
-      if (r.state === KeyState.Destroyed) throw stateInvalid(r, 'set the key policy of');
-      if ((r.keyPolicy ?? null) === policy) return r;
-      const { keyPolicy: _old, ...rest } = r;
-      return policy === null ? rest : { ...rest, keyPolicy: policy };
-    });
+  setKeyPolicy(id: string, policy: string | null, expectedSequence?: number): Promise<KeyRecord> {
+    return this.#update(
+      id,
+      (r) => {
+        if (r.state === KeyState.Destroyed) throw stateInvalid(r, 'set the key policy of');
+        if ((r.keyPolicy ?? null) === policy) return r;
+        const { keyPolicy: _old, ...rest } = r;
+        return policy === null ? rest : { ...rest, keyPolicy: policy };
+      },
+      expectedSequence,
+    );
   }
 
   /**
@@ -520,31 +548,72 @@ export class Keystore {
    * Sets (or, with null, removes) the key's release policy for attested workloads (JSON text, parsed by the caller).
    * @throws KmsError KEY_STATE_INVALID (destroyed)
    */
-  setReleasePolicy(id: string, policy: string | null): Promise<KeyRecord> {
-    return this.#update(id, (r) => {
-      if (r.state === KeyState.Destroyed) throw stateInvalid(r, 'set the release policy of');
-      if ((r.releasePolicy ?? null) === policy) return r;
-      const { releasePolicy: _old, ...rest } = r;
-      return policy === null ? rest : { ...rest, releasePolicy: policy };
-    });
+  setReleasePolicy(id: string, policy: string | null, expectedSequence?: number): Promise<KeyRecord> {
+    return this.#update(
+      id,
+      (r) => {
+        if (r.state === KeyState.Destroyed) throw stateInvalid(r, 'set the release policy of');
+        if ((r.releasePolicy ?? null) === policy) return r;
+        const { releasePolicy: _old, ...rest } = r;
+        return policy === null ? rest : { ...rest, releasePolicy: policy };
+      },
+      expectedSequence,
+    );
+  }
+
+  /**
+   * Sets (or, with null, removes) the key's quorum (checked by the caller, kms/quorum.ts). Always advances the
+   * approval sequence, so approvals collected under the previous quorum (or before protection) never apply.
+   * @throws KmsError KEY_STATE_INVALID (destroyed), QUORUM_REQUIRED (the sequence moved since the caller's check)
+   */
+  setQuorum(id: string, quorum: KeyQuorum | null, expectedSequence: number): Promise<KeyRecord> {
+    return this.#update(
+      id,
+      (r) => {
+        if (r.state === KeyState.Destroyed) throw stateInvalid(r, 'set the quorum of');
+        const { quorum: _old, ...rest } = r;
+        const approvalSequence = (r.approvalSequence ?? 0) + 1;
+        return quorum === null
+          ? { ...rest, approvalSequence }
+          : {
+              ...rest,
+              quorum: { threshold: quorum.threshold, approvers: [...quorum.approvers] },
+              approvalSequence,
+            };
+      },
+      expectedSequence,
+    );
+  }
+
+  /**
+   * Uses up the approvals of an operation that changes nothing else in the record (a release of key material):
+   * advances the approval sequence of a protected key, stored before the caller acts.
+   * @throws KmsError QUORUM_REQUIRED (the sequence moved since the caller's check); StoreError, SealedStateError
+   */
+  consumeApproval(id: string, expectedSequence: number): Promise<KeyRecord> {
+    return this.#update(id, (r) => r, expectedSequence);
   }
 
   /**
    * Schedules the destruction of a key `windowDays` from now. The key cannot be used meanwhile.
    * @throws KmsError KEY_STATE_INVALID (already pending deletion, or destroyed)
    */
-  async scheduleDeletion(id: string, windowDays: number): Promise<KeyRecord> {
+  async scheduleDeletion(id: string, windowDays: number, expectedSequence?: number): Promise<KeyRecord> {
     checkRange('deletion window', windowDays, LIMITS.minDeletionWindowDays, LIMITS.maxDeletionWindowDays);
-    return this.#update(id, (r, now) => {
-      if (r.state === KeyState.PendingDeletion || r.state === KeyState.Destroyed) {
-        throw stateInvalid(r, 'schedule the deletion of');
-      }
-      return {
-        ...r,
-        state: KeyState.PendingDeletion,
-        deletion: { scheduledAt: now, deletionDate: now + windowDays * DAY_MS, windowDays },
-      };
-    });
+    return this.#update(
+      id,
+      (r, now) => {
+        if (r.state === KeyState.PendingDeletion || r.state === KeyState.Destroyed) {
+          throw stateInvalid(r, 'schedule the deletion of');
+        }
+        return {
+          ...r,
+          state: KeyState.PendingDeletion,
+          deletion: { scheduledAt: now, deletionDate: now + windowDays * DAY_MS, windowDays },
+        };
+      },
+      expectedSequence,
+    );
   }
 
   /**
@@ -652,6 +721,22 @@ function requireEnabled(r: KeyRecord): void {
     throw new KmsError('KEY_PENDING_DELETION', `key ${r.id} is pending deletion`);
   }
   if (r.state === KeyState.Destroyed) throw new KmsError('KEY_DESTROYED', `key ${r.id} was destroyed`);
+}
+
+/**
+ * The approval sequence a quorum check saw must still be the key's (docs/key-policy.md §10).
+ * @throws KmsError QUORUM_REQUIRED
+ */
+function checkSequence(r: KeyRecord, expected: number): void {
+  const current = r.approvalSequence ?? 0;
+  /* Precondition: no approved change and no quorum change happened since the approvals were checked. */
+  if (current !== expected) {
+    throw new KmsError(
+      'QUORUM_REQUIRED',
+      `key ${r.id}: the approval sequence moved from ${expected} to ${current} while the request was in flight (another approved change or a quorum change came first); collect approvals for sequence ${current}`,
+      { details: { keyId: r.id, sequence: current, expectedSequence: expected } },
+    );
+  }
 }
 
 function stateInvalid(r: KeyRecord, what: string): KmsError {

@@ -6,7 +6,7 @@
  * through the host as blob `root-key.insecure-simulation`, in plaintext, with the marker
  * "insecure: simulation" inside. Whoever can read the data dir can read every key. The enclave logs a warning at
  * start-up and `describe` reports `rootKey: "insecure-simulation"`. Real attestors (nitro, sev-snp) never use this
- * path: their root key comes from M-of-N custodian shares released to the attested enclave (issue 6).
+ * path: their root key comes from M-of-N custodian shares released to the attested enclave (docs/custody.md).
  *
  * Refusing to lose keys: if the root key blob is missing or unreadable while sealed key state exists, start-up fails
  * with ROOT_KEY_UNAVAILABLE instead of creating a fresh root key (which would orphan, then overwrite, every key).

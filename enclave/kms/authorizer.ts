@@ -39,6 +39,8 @@ export const KmsAction = {
   CreateGrant: 'CreateGrant',
   ListGrants: 'ListGrants',
   RevokeGrant: 'RevokeGrant',
+  /** Attestation-gated release of a key's material (decided by the release policy; a key policy Deny still wins). */
+  ReleaseKey: 'ReleaseKey',
   CreatePrincipal: 'CreatePrincipal',
   ListPrincipals: 'ListPrincipals',
 } as const;
@@ -83,6 +85,11 @@ export interface AuthorizationRequest {
   readonly encryptionContext?: EncryptionContext;
   /** The caller's verified attestation claims (workload sessions), for key policy attestation conditions. */
   readonly claims?: Claims;
+  /**
+   * Only an explicit Deny refuses: for attestation-gated releases, which the key's release policy allows, so that an
+   * explicit Deny in the key policy still wins over them (docs/key-policy.md §5, §9).
+   */
+  readonly denyOnly?: boolean;
 }
 
 export interface Authorizer {
@@ -93,6 +100,8 @@ export interface Authorizer {
 /** The default: the admin may do everything, nobody else anything. */
 export const adminOnly: Authorizer = {
   authorize(request) {
+    // Nothing here is an explicit Deny.
+    if (request.denyOnly === true) return;
     /* Precondition: the caller is an admin (the default policy until key policies exist). */
     if (!request.principal.admin) {
       throw new KmsError('ACCESS_DENIED', `${request.principal.name} may not ${request.action}`, {

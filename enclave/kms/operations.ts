@@ -8,8 +8,15 @@
  * Decrypt and GenerateDataKey return to their (for now: admin) caller; the server zeroes those buffers once the
  * response is encoded. ReEncrypt decrypts and re-encrypts inside and zeroes the plaintext in `finally`.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { parsePolicy } from '../../attestation/policy.js';
+import {
+  type Approval,
+  approvalRequestDigest,
+  type ProtectedOperation,
+  parseApprovals,
+  parseQuorumDefinition,
+} from '../../shared/approval.js';
 import { CryptoError } from '../../shared/crypto-errors.js';
 import type { EncryptionContext } from '../../shared/encryption-context.js';
 import { ProtocolError } from '../../shared/errors.js';
@@ -17,6 +24,7 @@ import { KmsError } from '../../shared/kms-errors.js';
 import { LIMITS } from '../../shared/limits.js';
 import type { Params } from '../../shared/messages.js';
 import { DEFAULT_SUITE_ID, getSuite, getSuiteByName } from '../../shared/suites.js';
+import type { AttestedWorkload } from '../authenticate.js';
 import { openBlob, parseBlob, sealBlob } from '../crypto/ciphertext-blob.js';
 import { currentVersion, type KeyRecord, MAX_RELEASE_POLICY_BYTES } from '../keystore/key-record.js';
 import type { Keystore } from '../keystore/keystore.js';
@@ -36,6 +44,7 @@ import {
   optionalKeyIdParam,
   stringParam,
 } from './params.js';
+import { type ApproverDirectory, checkQuorumApprovers, requireQuorum } from './quorum.js';
 import { authorizeRelease, type ReleaseContext, wrapForRecipient } from './release.js';
 
 /** What a key service operation needs. */
@@ -44,6 +53,8 @@ export interface KmsContext extends Partial<Omit<ReleaseContext, 'now'>> {
   readonly authorizer: Authorizer;
   readonly principal: Principal;
   readonly now?: () => number;
+  /** The registered principals: approvers of protected keys are checked against them (docs/key-policy.md §10). */
+  readonly principals?: ApproverDirectory;
 }
 
 function releaseContext(ctx: KmsContext): ReleaseContext {
@@ -115,6 +126,14 @@ export function keyMetadata(r: KeyRecord, aliases: readonly string[]): Params {
           },
     aliases: [...aliases],
     releasePolicy: r.releasePolicy ?? null,
+    quorum:
+      r.quorum === undefined
+        ? null
+        : {
+            threshold: r.quorum.threshold,
+            approvers: [...r.quorum.approvers],
+            sequence: r.approvalSequence ?? 0,
+          },
   };
 }
 
@@ -142,6 +161,67 @@ async function authorize(
   });
 }
 
+/**
+ * Dual control (docs/key-policy.md §10). On a protected key, `approvals` must meet the key's quorum for this exact
+ * request (op, key id, the key's approval sequence, parameters): QUORUM_REQUIRED otherwise. Returns the sequence
+ * the check saw — the keystore changes the key only if it is still the key's, and advances it in the same write —
+ * and who approved. On an unprotected key the approvals are not looked at (their shape was checked).
+ * Call after the authorizer: the key policy applies first.
+ */
+async function quorumFor(
+  ctx: KmsContext,
+  op: ProtectedOperation,
+  id: string,
+  params: Params,
+  approvals: readonly Approval[],
+): Promise<{ sequence: number; approvedBy: readonly string[] | null }> {
+  const r = await ctx.keystore.get(id);
+  const sequence = r.approvalSequence ?? 0;
+  if (r.quorum === undefined) return { sequence, approvedBy: null };
+  const digest = approvalRequestDigest({ op, keyId: id, sequence, params });
+  const approvedBy = requireQuorum({
+    quorum: r.quorum,
+    digest,
+    approvals,
+    principals: ctx.principals,
+    now: (ctx.now ?? Date.now)(),
+    keyId: id,
+    op,
+    sequence,
+  });
+  return { sequence, approvedBy };
+}
+
+/** A result with the approvers of a quorum-approved operation (absent for unprotected keys). */
+function approved(result: Params, approvedBy: readonly string[] | null): Params {
+  return approvedBy === null ? result : { ...result, approvedBy: [...approvedBy] };
+}
+
+/**
+ * Attestation-gated release (docs/protocol.md §6): the key's release policy must accept the session's attested
+ * workload, and no explicit Deny of the key policy may match (an explicit Deny wins over every allow, releases
+ * included: docs/key-policy.md §5). Returns the workload.
+ * @throws SessionError RECIPIENT_NOT_ATTESTED; KmsError ACCESS_DENIED
+ */
+async function authorizeRecipient(
+  ctx: KmsContext,
+  rc: ReleaseContext,
+  r: KeyRecord,
+  action: KmsAction,
+  encryptionContext?: EncryptionContext,
+): Promise<AttestedWorkload> {
+  const workload = authorizeRelease(rc, r, action);
+  await ctx.authorizer.authorize({
+    principal: ctx.principal,
+    action,
+    keyId: r.id,
+    ...(encryptionContext === undefined ? {} : { encryptionContext }),
+    claims: workload.claims,
+    denyOnly: true,
+  });
+  return workload;
+}
+
 /** Seals `plaintext` under the current version of an enabled key. */
 function sealUnder(r: KeyRecord, plaintext: Uint8Array, context: EncryptionContext): Params {
   const v = currentVersion(r);
@@ -167,7 +247,7 @@ async function openUnder(
   context: EncryptionContext,
   expectedKey: string | undefined,
   action: KmsAction,
-  authorizeKey?: (r: KeyRecord) => unknown,
+  authorizeKey?: (r: KeyRecord) => Promise<unknown>,
 ): Promise<{ plaintext: Uint8Array; keyId: string; keyVersion: number }> {
   const parsed = parseBlob(blob);
   /* Precondition: a caller that names a key gets an answer only for ciphertexts of that key. */
@@ -176,7 +256,7 @@ async function openUnder(
   }
   const id = ctx.keystore.resolve(parsed.keyId);
   if (authorizeKey === undefined) await authorize(ctx, action, id, context);
-  else authorizeKey(await ctx.keystore.get(id));
+  else await authorizeKey(await ctx.keystore.get(id));
   const r = await ctx.keystore.use(id, action);
   const v = r.versions[parsed.keyVersion - 1];
   if (v === undefined || v.version !== parsed.keyVersion || v.material === null) {
@@ -198,8 +278,9 @@ function dataKeyLength(params: Params): number {
 }
 
 const createKey: KmsOperation = async (params, ctx) => {
-  checkKeys(params, ['description', 'suite', 'rotationPeriodDays', 'aliasName', 'releasePolicy']);
+  checkKeys(params, ['description', 'suite', 'rotationPeriodDays', 'aliasName', 'releasePolicy', 'quorum']);
   const releasePolicy = releasePolicyParam(params) ?? null;
+  const quorum = params['quorum'] == null ? null : parseQuorumDefinition(params['quorum']);
   const description = stringParam(params, 'description', LIMITS.maxKeyDescriptionBytes) ?? '';
   const suiteName = stringParam(params, 'suite', 128);
   const suite = suiteName === undefined ? DEFAULT_SUITE_ID : getSuiteByName(suiteName).id;
@@ -209,8 +290,12 @@ const createKey: KmsOperation = async (params, ctx) => {
   const aliasName = stringParam(params, 'aliasName', LIMITS.maxAliasNameBytes);
   await authorize(ctx, KmsAction.CreateKey);
   if (aliasName !== undefined) await authorize(ctx, KmsAction.CreateAlias);
+  if (quorum !== null) checkQuorumApprovers(quorum, ctx.principals);
   // Key and alias are stored in one manifest write (the keystore checks the alias first): all or nothing.
-  const r = await ctx.keystore.create({ description, suite, rotationPeriodDays, releasePolicy }, aliasName);
+  const r = await ctx.keystore.create(
+    { description, suite, rotationPeriodDays, releasePolicy, quorum },
+    aliasName,
+  );
   return metadataOf(ctx, r);
 };
 
@@ -240,10 +325,19 @@ const listKeys: KmsOperation = async (params, ctx) => {
 
 function enableDisable(enabled: boolean): KmsOperation {
   return async (params, ctx) => {
-    checkKeys(params, ['keyId']);
+    if (enabled) {
+      checkKeys(params, ['keyId']);
+      const id = ctx.keystore.resolve(keyIdParam(params));
+      await authorize(ctx, KmsAction.EnableKey, id);
+      return metadataOf(ctx, await ctx.keystore.setEnabled(id, true));
+    }
+    /* Disabling is protected: it stops every use of the key (dual control, docs/key-policy.md §10). */
+    checkKeys(params, ['keyId', 'approvals']);
     const id = ctx.keystore.resolve(keyIdParam(params));
-    await authorize(ctx, enabled ? KmsAction.EnableKey : KmsAction.DisableKey, id);
-    return metadataOf(ctx, await ctx.keystore.setEnabled(id, enabled));
+    const approvals = parseApprovals(params['approvals']);
+    await authorize(ctx, KmsAction.DisableKey, id);
+    const q = await quorumFor(ctx, 'disableKey', id, params, approvals);
+    return approved(metadataOf(ctx, await ctx.keystore.setEnabled(id, false, q.sequence)), q.approvedBy);
   };
 }
 
@@ -276,7 +370,7 @@ const decrypt: KmsOperation = async (params, ctx) => {
   if (recipientParam(params)) {
     const rc = releaseContext(ctx);
     const out = await openUnder(ctx, blob, context, expected, KmsAction.Decrypt, (r) =>
-      authorizeRelease(rc, r, 'Decrypt'),
+      authorizeRecipient(ctx, rc, r, KmsAction.Decrypt, context),
     );
     try {
       const workload = authorizeRelease(rc, await ctx.keystore.get(out.keyId), 'Decrypt');
@@ -303,26 +397,56 @@ const decrypt: KmsOperation = async (params, ctx) => {
  * key, when the key's release policy accepts the workload's claims.
  */
 const releaseKey: KmsOperation = async (params, ctx) => {
-  checkKeys(params, ['keyId', 'keyVersion']);
+  checkKeys(params, ['keyId', 'keyVersion', 'approvals', 'recipientDigest']);
   const id = ctx.keystore.resolve(keyIdParam(params));
   const requested = intParam(params, 'keyVersion', 1, LIMITS.maxKeyVersions);
+  const approvals = parseApprovals(params['approvals']);
+  // Lowercase hex (a JSON value, so that the approval request documents carry it: client/approval.ts).
+  const named = stringParam(params, 'recipientDigest', 64);
+  if (named !== undefined && !/^[0-9a-f]{64}$/.test(named)) {
+    throw new ProtocolError('REQUEST_INVALID', 'recipientDigest must be 64 lowercase hex digits (SHA-256)');
+  }
   const rc = releaseContext(ctx);
-  const workload = authorizeRelease(rc, await ctx.keystore.get(id), 'ReleaseKey');
+  const record = await ctx.keystore.get(id);
+  const workload = await authorizeRecipient(ctx, rc, record, KmsAction.ReleaseKey);
+  const recipientDigest = createHash('sha256').update(workload.recipientPublicKey).digest();
+  /* Precondition: a named recipient is this session's attested recipient key (approvals signed over it). */
+  if (named !== undefined && !timingSafeEqual(Buffer.from(named, 'hex'), recipientDigest)) {
+    throw new KmsError(
+      'ACCESS_DENIED',
+      `recipientDigest does not name this session's attested recipient key (SHA-256 ${recipientDigest.toString('hex')})`,
+      { details: { keyId: id, action: 'ReleaseKey' } },
+    );
+  }
+  /* Precondition: a protected key's release names its recipient, so its approvals cover who receives the key. */
+  if (record.quorum !== undefined && named === undefined) {
+    throw new KmsError(
+      'APPROVAL_INVALID',
+      `releaseKey of protected key ${id} must name its recipient: recipientDigest = SHA-256 of the attested recipient key (${recipientDigest.toString('hex')}), signed by the approvers`,
+      { details: { keyId: id, recipientDigest: recipientDigest.toString('hex') } },
+    );
+  }
+  const q = await quorumFor(ctx, 'releaseKey', id, params, approvals);
+  // A protected key's approvals are used up (sequence advanced and stored) before any material leaves.
+  if (q.approvedBy !== null) await ctx.keystore.consumeApproval(id, q.sequence);
   const r = await ctx.keystore.use(id, 'ReleaseKey');
   const v = requested === undefined ? currentVersion(r) : r.versions[requested - 1];
   if (v === undefined || v.material === null) {
     throw new KmsError('KEY_VERSION_NOT_FOUND', `key ${id} has no version ${requested}`);
   }
-  return {
-    keyId: id,
-    keyVersion: v.version,
-    ...wrapForRecipient(rc, workload, { op: 'ReleaseKey', keyId: id, keyVersion: v.version }, v.material),
-  };
+  return approved(
+    {
+      keyId: id,
+      keyVersion: v.version,
+      ...wrapForRecipient(rc, workload, { op: 'ReleaseKey', keyId: id, keyVersion: v.version }, v.material),
+    },
+    q.approvedBy,
+  );
 };
 
 /** `putKeyPolicy`: sets (or with null removes: the default separation-of-duties policy applies) a key policy. */
 const putKeyPolicy: KmsOperation = async (params, ctx) => {
-  checkKeys(params, ['keyId', 'policy']);
+  checkKeys(params, ['keyId', 'policy', 'approvals']);
   const id = ctx.keystore.resolve(keyIdParam(params));
   if (!('policy' in params))
     throw new ProtocolError('REQUEST_INVALID', 'policy is required (null removes it)');
@@ -330,8 +454,29 @@ const putKeyPolicy: KmsOperation = async (params, ctx) => {
   if (text !== null && typeof text !== 'string')
     throw new ProtocolError('REQUEST_INVALID', 'policy must be JSON text or null');
   if (text !== null) parseKeyPolicyText(text); // KEY_POLICY_INVALID with the path of the problem
+  const approvals = parseApprovals(params['approvals']);
   await authorize(ctx, KmsAction.PutKeyPolicy, id);
-  return metadataOf(ctx, await ctx.keystore.setKeyPolicy(id, text));
+  const q = await quorumFor(ctx, 'putKeyPolicy', id, params, approvals);
+  return approved(metadataOf(ctx, await ctx.keystore.setKeyPolicy(id, text, q.sequence)), q.approvedBy);
+};
+
+/**
+ * `putKeyQuorum`: protects a key with a quorum `{threshold, approvers}` of registered admins, or (null) removes the
+ * protection. Decided by the key policy as PutKeyPolicy (the quorum is part of the key's access rules); on a key
+ * already protected it needs the current quorum's approvals, so protection is never removed or weakened silently.
+ */
+const putKeyQuorum: KmsOperation = async (params, ctx) => {
+  checkKeys(params, ['keyId', 'quorum', 'approvals']);
+  const id = ctx.keystore.resolve(keyIdParam(params));
+  if (!('quorum' in params)) {
+    throw new ProtocolError('REQUEST_INVALID', 'quorum is required (null removes it)');
+  }
+  const quorum = params['quorum'] === null ? null : parseQuorumDefinition(params['quorum']);
+  const approvals = parseApprovals(params['approvals']);
+  await authorize(ctx, KmsAction.PutKeyPolicy, id);
+  if (quorum !== null) checkQuorumApprovers(quorum, ctx.principals);
+  const q = await quorumFor(ctx, 'putKeyQuorum', id, params, approvals);
+  return approved(metadataOf(ctx, await ctx.keystore.setQuorum(id, quorum, q.sequence)), q.approvedBy);
 };
 
 /** `getKeyPolicy`: the key's policy text, or the default policy (`default: true`). */
@@ -456,13 +601,15 @@ const revokeGrant: KmsOperation = async (params, ctx) => {
 
 /** `putKeyReleasePolicy`: sets or (null) removes the attestation policy that gates releases of a key. */
 const putKeyReleasePolicy: KmsOperation = async (params, ctx) => {
-  checkKeys(params, ['keyId', 'releasePolicy']);
+  checkKeys(params, ['keyId', 'releasePolicy', 'approvals']);
   const id = ctx.keystore.resolve(keyIdParam(params));
   if (!('releasePolicy' in params))
     throw new ProtocolError('REQUEST_INVALID', 'releasePolicy is required (null removes it)');
   const policy = releasePolicyParam(params) ?? null;
+  const approvals = parseApprovals(params['approvals']);
   await authorize(ctx, KmsAction.PutKeyReleasePolicy, id);
-  return metadataOf(ctx, await ctx.keystore.setReleasePolicy(id, policy));
+  const q = await quorumFor(ctx, 'putKeyReleasePolicy', id, params, approvals);
+  return approved(metadataOf(ctx, await ctx.keystore.setReleasePolicy(id, policy, q.sequence)), q.approvedBy);
 };
 
 const reEncrypt: KmsOperation = async (params, ctx) => {
@@ -502,7 +649,13 @@ function generateDataKey(withPlaintext: boolean): KmsOperation {
     if (withPlaintext && recipientParam(params)) {
       // The data key goes to the attested workload only, wrapped; the caller never sees it in plaintext.
       const rc = releaseContext(ctx);
-      const workload = authorizeRelease(rc, await ctx.keystore.get(id), 'GenerateDataKey');
+      const workload = await authorizeRecipient(
+        ctx,
+        rc,
+        await ctx.keystore.get(id),
+        KmsAction.GenerateDataKey,
+        context,
+      );
       const r = await ctx.keystore.use(id, action);
       const dataKey = new Uint8Array(randomBytes(length));
       try {
@@ -555,13 +708,15 @@ const disableKeyRotation: KmsOperation = async (params, ctx) => {
 };
 
 const scheduleKeyDeletion: KmsOperation = async (params, ctx) => {
-  checkKeys(params, ['keyId', 'pendingWindowInDays']);
+  checkKeys(params, ['keyId', 'pendingWindowInDays', 'approvals']);
   const id = ctx.keystore.resolve(keyIdParam(params));
   const days =
     intParam(params, 'pendingWindowInDays', LIMITS.minDeletionWindowDays, LIMITS.maxDeletionWindowDays) ??
     LIMITS.maxDeletionWindowDays;
+  const approvals = parseApprovals(params['approvals']);
   await authorize(ctx, KmsAction.ScheduleKeyDeletion, id);
-  return metadataOf(ctx, await ctx.keystore.scheduleDeletion(id, days));
+  const q = await quorumFor(ctx, 'scheduleKeyDeletion', id, params, approvals);
+  return approved(metadataOf(ctx, await ctx.keystore.scheduleDeletion(id, days, q.sequence)), q.approvedBy);
 };
 
 const cancelKeyDeletion: KmsOperation = async (params, ctx) => {
@@ -642,6 +797,7 @@ export const KMS_OPERATIONS: Readonly<Record<string, KmsOperation>> = Object.fre
   releaseKey,
   putKeyReleasePolicy,
   putKeyPolicy,
+  putKeyQuorum,
   getKeyPolicy,
   lintKeyPolicy: lintKeyPolicyOp,
   createGrant,

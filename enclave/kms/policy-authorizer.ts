@@ -81,6 +81,16 @@ export function policyAuthorizer(keystore: Keystore, now: () => number): Authori
         ...(request.claims === undefined ? {} : { claims: request.claims }),
         now: new Date(at),
       });
+      if (request.denyOnly === true) {
+        /* Precondition: an explicit Deny wins over an attestation-gated release as over everything else. */
+        if (!decision.allowed && decision.reason === 'explicit-deny') {
+          throw denied(request, `denied by statement ${String(decision.statement)} of the key policy`, {
+            reason: decision.reason,
+            ...(decision.statement === undefined ? {} : { statement: decision.statement }),
+          });
+        }
+        return;
+      }
       if (decision.allowed) return;
       /* Precondition: without an Allow, only a live, matching grant allows — never against an explicit Deny. */
       if (

@@ -22,6 +22,7 @@ import {
 } from '../../attestation/simulated/nitro.js';
 import { type TrustAnchor, X509Cache } from '../../attestation/x509/index.js';
 import { encodeCbor } from '../../shared/cbor.js';
+import { runs } from '../helpers/property-runs.js';
 
 const VECTORS = path.resolve(import.meta.dirname, '../../../shared/vectors/nitro');
 const vectorsPresent = fs.existsSync(path.join(VECTORS, 'index.json'));
@@ -137,7 +138,7 @@ describe('Nitro parser and verifier: property tests', () => {
       fc.property(fc.uint8Array({ maxLength: 2048 }), (bytes) => {
         expect(run(bytes, subjects[0]!).ok).toBe(false);
       }),
-      { numRuns: 3000 },
+      { numRuns: runs(3000) },
     );
   });
 
@@ -166,7 +167,7 @@ describe('Nitro parser and verifier: property tests', () => {
           : bytes;
         expect(run(doc, subjects[0]!).ok).toBe(false);
       }),
-      { numRuns: 1500 },
+      { numRuns: runs(1500) },
     );
   });
 
@@ -190,7 +191,7 @@ describe('Nitro parser and verifier: property tests', () => {
         fc.property(fc.nat({ max: subject.bytes.length - 1 }), fc.integer({ min: 0, max: 7 }), (at, bit) => {
           assertSafe(apply(subject.bytes, { kind: 'flip', at, bit }), subject);
         }),
-        { numRuns: 1500 },
+        { numRuns: runs(1500) },
       );
     }
   });
@@ -204,7 +205,7 @@ describe('Nitro parser and verifier: property tests', () => {
             subject,
           );
         }),
-        { numRuns: 800 },
+        { numRuns: runs(800) },
       );
     }
   });

@@ -20,6 +20,7 @@ import {
   parsePolicy,
 } from '../../attestation/policy.js';
 import { EkmsError, registeredErrorCodes } from '../../shared/errors.js';
+import { runs } from '../helpers/property-runs.js';
 
 // ------------------------------------------------------------------------------------------------------------
 // Fixtures
@@ -1069,14 +1070,14 @@ function onlyPolicyInvalid(doc: unknown): void {
 
 describe('parsePolicy: properties', () => {
   it('never throws anything but POLICY_INVALID on random JSON values', () => {
-    fc.assert(fc.property(fc.jsonValue(), onlyPolicyInvalid), { numRuns: 2000 });
+    fc.assert(fc.property(fc.jsonValue(), onlyPolicyInvalid), { numRuns: runs(2000) });
   });
 
   it('never throws anything but POLICY_INVALID on random JavaScript values', () => {
     fc.assert(
       fc.property(fc.anything({ withMap: true, withSet: true, withNullPrototype: true }), onlyPolicyInvalid),
       {
-        numRuns: 1000,
+        numRuns: runs(1000),
       },
     );
   });
@@ -1103,7 +1104,7 @@ describe('parsePolicy: properties', () => {
           onlyPolicyInvalid(mutated);
         },
       ),
-      { numRuns: 1000 },
+      { numRuns: runs(1000) },
     );
   });
 
@@ -1113,7 +1114,7 @@ describe('parsePolicy: properties', () => {
         const p = parsePolicy(doc);
         expect(parsePolicy(JSON.parse(JSON.stringify(p)))).toEqual(p);
       }),
-      { numRuns: 300 },
+      { numRuns: runs(300) },
     );
   });
 
@@ -1124,7 +1125,7 @@ describe('parsePolicy: properties', () => {
         expect(decision.allowed).toBe(decision.violations.length === 0);
         for (const v of decision.violations) expect(Object.keys(POLICY_VIOLATION_CODES)).toContain(v.code);
       }),
-      { numRuns: 300 },
+      { numRuns: runs(300) },
     );
   });
 });

@@ -27,6 +27,7 @@ import {
 } from '../../attestation/simulated/sev-snp.js';
 import { EkmsError } from '../../shared/errors.js';
 import { LIMITS } from '../../shared/limits.js';
+import { runs } from '../helpers/property-runs.js';
 
 const NOW = new Date('2026-11-28T12:00:00Z');
 
@@ -354,7 +355,7 @@ describe('SEV-SNP report properties', () => {
         expect(parsed).toEqual(fields);
         expect(Buffer.from(encodeSnpReport(parsed)).equals(Buffer.from(copy))).toBe(true);
       }),
-      { numRuns: 300 },
+      { numRuns: runs(300) },
     );
   });
 
@@ -378,7 +379,7 @@ describe('SEV-SNP report properties', () => {
           }
         },
       ),
-      { numRuns: 2000 },
+      { numRuns: runs(2000) },
     );
   });
 
@@ -438,7 +439,7 @@ describe('SEV-SNP report properties', () => {
           }
           expect(changed).toBe(false); // only an unchanged report may verify
         }),
-        { numRuns: 600 },
+        { numRuns: runs(600) },
       );
     });
 

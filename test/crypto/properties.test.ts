@@ -8,6 +8,7 @@ import { openBlob, parseBlob, sealBlob } from '../../enclave/crypto/ciphertext-b
 import { CryptoError } from '../../shared/crypto-errors.js';
 import { decodeContext, encodeContext, normalizeContext } from '../../shared/encryption-context.js';
 import { SuiteId } from '../../shared/suites.js';
+import { runs } from '../helpers/property-runs.js';
 import { decryptAll, detBytes, encryptAll } from './helpers.js';
 
 const KEY = detBytes('prop kek', 32);
@@ -79,7 +80,7 @@ describe('encryption context properties', () => {
         expect(encodeContext(Object.entries(ctx).reverse())).toEqual(enc);
         expect(encodeContext(decoded)).toEqual(enc);
       }),
-      { numRuns: 300 },
+      { numRuns: runs(300) },
     );
   });
 
@@ -96,7 +97,7 @@ describe('encryption context properties', () => {
         }
         expect(encodeContext(decoded)).toEqual(bytes);
       }),
-      { numRuns: 2000 },
+      { numRuns: runs(2000) },
     );
   });
 });
@@ -122,7 +123,7 @@ describe('ciphertext blob properties', () => {
         expect(parsed.keyVersion).toBe(input.keyVersion);
         expect(openBlob(parsed, KEY, input.context)).toEqual(input.plaintext);
       }),
-      { numRuns: 200 },
+      { numRuns: runs(200) },
     );
   });
 
@@ -136,7 +137,7 @@ describe('ciphertext blob properties', () => {
           expect(() => openBlob(parseBlob(blob), KEY, input.context)).toThrow(CryptoError);
         },
       ),
-      { numRuns: 1000 },
+      { numRuns: runs(1000) },
     );
   });
 });
@@ -165,7 +166,7 @@ describe('envelope stream properties', () => {
         expect(error).toBeUndefined();
         expect(plaintext).toEqual(s.plaintext);
       }),
-      { numRuns: 200 },
+      { numRuns: runs(200) },
     );
   });
 
@@ -190,7 +191,7 @@ describe('envelope stream properties', () => {
           expect(plaintext).toEqual(s.plaintext.subarray(0, plaintext.length));
         },
       ),
-      { numRuns: 1000 },
+      { numRuns: runs(1000) },
     );
   });
 });

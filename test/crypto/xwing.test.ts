@@ -16,6 +16,7 @@ import { ml_kem768_x25519 } from '@noble/post-quantum/hybrid.js';
 import fc from 'fast-check';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { CryptoError } from '../../shared/crypto-errors.js';
+import { runs } from '../helpers/property-runs.js';
 
 const seen = vi.hoisted(() => ({
   /** ML-KEM secret keys returned by keygen, and the 64-byte seeds it was given. */
@@ -81,8 +82,15 @@ vi.mock('node:crypto', async (importOriginal) => {
   return { ...actual, default: { ...actual, diffieHellman }, diffieHellman };
 });
 
-const { XWING, XWingDecapsulationKey, xwingDecapsulate, xwingEncapsulate, xwingKeygen, xwingPublicKey } =
-  await import('../../shared/xwing.js');
+const {
+  XWING,
+  XWingDecapsulationKey,
+  checkXWingPublicKey,
+  xwingDecapsulate,
+  xwingEncapsulate,
+  xwingKeygen,
+  xwingPublicKey,
+} = await import('../../shared/xwing.js');
 const { ml_kem768 } = await import('@noble/post-quantum/ml-kem.js');
 const { randomBytes: osRandom } = await import('node:crypto');
 const { expectCode } = await import('./helpers.js');
@@ -322,7 +330,7 @@ describe('X-Wing implicit rejection', () => {
         expect(ss).toHaveLength(32);
         expect(hex(ss)).not.toBe(hex(sharedSecret));
       }),
-      { numRuns: 60 },
+      { numRuns: runs(60) },
     );
   });
 
@@ -510,5 +518,64 @@ describe('X-Wing secret wiping (style §7)', () => {
     expect(all).toHaveLength(3);
     expect(all.every(isZero)).toBe(true);
     key.destroy();
+  });
+});
+
+describe('checkXWingPublicKey (FIPS 203 §7.2 encapsulation key check, without encapsulating)', () => {
+  const codeOf = (pk: Uint8Array): string => {
+    try {
+      checkXWingPublicKey(pk);
+      return 'OK';
+    } catch (err) {
+      return err instanceof CryptoError ? err.code : 'OTHER';
+    }
+  };
+  /** Sets 12-bit coefficient `index` (0..767) of the ML-KEM part to `value` (ByteEncode12, little-endian). */
+  const withCoefficient = (pk: Uint8Array, index: number, value: number): Uint8Array => {
+    const out = pk.slice();
+    const at = Math.floor(index / 2) * 3;
+    if (index % 2 === 0) {
+      out[at] = value & 0xff;
+      out[at + 1] = ((out[at + 1] as number) & 0xf0) | (value >> 8);
+    } else {
+      out[at + 1] = ((out[at + 1] as number) & 0x0f) | ((value & 0x0f) << 4);
+      out[at + 2] = value >> 4;
+    }
+    return out;
+  };
+
+  it('accepts generated keys and refuses wrong lengths', () => {
+    const pk = xwingKeygen().publicKey;
+    expect(codeOf(pk)).toBe('OK');
+    expect(codeOf(pk.subarray(0, 1215))).toBe('KEY_INVALID');
+    expect(codeOf(new Uint8Array(1217))).toBe('KEY_INVALID');
+  });
+
+  it('a coefficient of q or more is refused (first, last, even and odd positions); q - 1 is accepted', () => {
+    const pk = xwingKeygen().publicKey;
+    for (const index of [0, 1, 500, 767]) {
+      expect(codeOf(withCoefficient(pk, index, 3329))).toBe('KEY_INVALID');
+      expect(codeOf(withCoefficient(pk, index, 4095))).toBe('KEY_INVALID');
+      expect(codeOf(withCoefficient(pk, index, 3328))).toBe('OK');
+    }
+  });
+
+  it("agrees with noble's encapsulation (which performs the same check) on keys with random coefficients (property)", () => {
+    const base = xwingKeygen().publicKey;
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 767 }), fc.integer({ min: 0, max: 4095 }), (index, value) => {
+        const pk = withCoefficient(base, index, value);
+        const ours = codeOf(pk);
+        let noble = 'OK';
+        try {
+          xwingEncapsulate(pk);
+        } catch (err) {
+          noble = err instanceof CryptoError ? err.code : 'OTHER';
+        }
+        expect(ours).toBe(noble);
+        expect(ours).toBe(value < 3329 ? 'OK' : 'KEY_INVALID');
+      }),
+      { numRuns: runs(200) },
+    );
   });
 });

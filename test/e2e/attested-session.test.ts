@@ -332,6 +332,19 @@ describe('attestation-gated release', () => {
     );
   });
 
+  it('a recipient key failing the ML-KEM encapsulation key check is refused when presented (REQUEST_INVALID)', async () => {
+    const w = workload(WORKLOAD_MEASUREMENT);
+    // First coefficient of the ML-KEM part set to 4095 (≥ q): the evidence binds it correctly, the key is invalid.
+    const bad = Uint8Array.from(w.keys.publicKey);
+    bad[0] = 0xff;
+    bad[1] = (bad[1] as number) | 0x0f;
+    const r = await codeOf(
+      connect(host.endpoint, options({ workload: { ...w.credentials, recipientPublicKey: bad } })),
+    );
+    expect(r.code).toBe('REQUEST_INVALID');
+    expect(r.message).toMatch(/FIPS 203/);
+  });
+
   it('an admin without workload evidence cannot ask for a recipient release (RECIPIENT_NOT_ATTESTED)', async () => {
     expect((await codeOf(adminClient.request('releaseKey', { keyId }))).code).toBe('RECIPIENT_NOT_ATTESTED');
     expect((await codeOf(adminClient.request('generateDataKey', { keyId, recipient: true }))).code).toBe(

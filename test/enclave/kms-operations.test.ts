@@ -189,6 +189,7 @@ describe('key management round trips', () => {
       deniedUses: null,
       aliases: [],
       releasePolicy: null,
+      quorum: null,
     });
     const full = await call('createKey', {
       description: 'orders',
@@ -683,6 +684,7 @@ describe('parameter checks (fail closed)', () => {
       releaseKey: { keyId: id },
       putKeyReleasePolicy: { keyId: id, releasePolicy: null },
       putKeyPolicy: { keyId: id, policy: null },
+      putKeyQuorum: { keyId: id, quorum: null },
       getKeyPolicy: { keyId: id },
       lintKeyPolicy: { keyId: id },
       createGrant: { keyId: id, grantee: 'someone', operations: ['Encrypt'] },

@@ -12,6 +12,7 @@ import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { SEALED_ERROR_CODES } from '../../shared/crypto-errors.js';
 import { EkmsError } from '../../shared/errors.js';
 import { SUITES, SuiteId } from '../../shared/suites.js';
+import { runs } from '../helpers/property-runs.js';
 
 const derived = vi.hoisted(() => [] as Uint8Array[]);
 const opened = vi.hoisted(() => [] as Uint8Array[]);
@@ -529,7 +530,7 @@ describe('property tests', () => {
           expect(ALLOWED.has((err as EkmsError).code), (err as EkmsError).code).toBe(true);
         },
       ),
-      { numRuns: 2000 },
+      { numRuns: runs(2000) },
     );
   });
 
@@ -549,7 +550,7 @@ describe('property tests', () => {
           expect(sealer().open(name, version, blob)).toEqual(plaintext);
         },
       ),
-      { numRuns: 300 },
+      { numRuns: runs(300) },
     );
   });
 });

@@ -33,6 +33,7 @@ import {
 } from '../../host/blob-store.js';
 import { EkmsError } from '../../shared/errors.js';
 import { STORE_ERROR_CODES, StoreError } from '../../shared/store-errors.js';
+import { runs } from '../helpers/property-runs.js';
 
 let dir: string;
 
@@ -287,7 +288,7 @@ describe('names', () => {
           expect(sealerOk, JSON.stringify(name)).toBe(ok);
         },
       ),
-      { numRuns: 2000 },
+      { numRuns: runs(2000) },
     );
     sealer.close();
   });

@@ -28,6 +28,7 @@ import {
   recordSample,
   simulatedNitro,
 } from '../helpers/audit-fixtures.js';
+import { runs as propertyRuns } from '../helpers/property-runs.js';
 
 let attestor: Attestor;
 let trust: EnclaveTrust;
@@ -433,7 +434,7 @@ describe('property: any single-byte change of a closed log is detected', () => {
           expect(err).toBeInstanceOf(AuditError);
         },
       ),
-      { numRuns: 400 },
+      { numRuns: propertyRuns(400) },
     );
   });
 
@@ -445,7 +446,7 @@ describe('property: any single-byte change of a closed log is detected', () => {
         const err = failure(() => verifyAuditLog(text.slice(0, cut), { checkBoot: null, expectHead }));
         expect(['AUDIT_TRUNCATED', 'AUDIT_CHAIN_BROKEN']).toContain(err.code);
       }),
-      { numRuns: 200 },
+      { numRuns: propertyRuns(200) },
     );
   });
 });

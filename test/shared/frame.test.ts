@@ -11,6 +11,7 @@ import {
   encodeOk,
   encodeRequest,
 } from '../../shared/messages.js';
+import { runs } from '../helpers/property-runs.js';
 
 /** Values our protocol carries: maps with text keys, arrays, text, bytes, integers, booleans, null. */
 const wireValue = fc.letrec((tie) => ({
@@ -64,7 +65,7 @@ describe('CBOR codec', () => {
       fc.property(wireValue, (v) => {
         expect(plain(decodeCbor(encodeCbor(v)))).toEqual(v);
       }),
-      { numRuns: 2000 },
+      { numRuns: runs(2000) },
     );
   });
 
@@ -101,7 +102,7 @@ describe('CBOR codec', () => {
         const code = codeOf(() => decodeRequest(bytes));
         expect(code).toMatch(/^(NO_ERROR|FRAME_[A-Z_]+|MESSAGE_INVALID|PROTOCOL_VERSION_UNSUPPORTED)$/);
       }),
-      { numRuns: 5000 },
+      { numRuns: runs(5000) },
     );
   });
 
@@ -178,7 +179,7 @@ describe('stream frames', () => {
           );
         },
       ),
-      { numRuns: 1000 },
+      { numRuns: runs(1000) },
     );
   });
 

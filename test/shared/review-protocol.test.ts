@@ -16,6 +16,7 @@ import {
   encodeRequest,
   peekRequestId,
 } from '../../shared/messages.js';
+import { runs } from '../helpers/property-runs.js';
 
 const hex = (h: string): Uint8Array => Uint8Array.from(Buffer.from(h.replace(/\s+/g, ''), 'hex'));
 const text = (t: string): string => {
@@ -266,7 +267,7 @@ describe('StreamFrameDecoder memory', () => {
           d.end();
         },
       ),
-      { numRuns: 300 },
+      { numRuns: runs(300) },
     );
   });
 });

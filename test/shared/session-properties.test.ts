@@ -18,6 +18,7 @@ import {
   decodeServerHello,
   RecordProtector,
 } from '../../shared/session.js';
+import { runs } from '../helpers/property-runs.js';
 
 const RUNS = Number(process.env['EKMS_FUZZ_RUNS'] ?? 200);
 const MEASUREMENT = 'ab'.repeat(48);
@@ -68,7 +69,7 @@ describe('session decoders under hostile input', () => {
         typed(() => decodeClientHello(bytes));
         typed(() => decodeServerHello(bytes));
       }),
-      { numRuns: RUNS },
+      { numRuns: runs(RUNS) },
     );
   });
 
@@ -90,7 +91,7 @@ describe('session decoders under hostile input', () => {
         typed(() => decodeServerHello(bytes));
         typed(() => decodeEvidence(v, 'evidence'));
       }),
-      { numRuns: RUNS },
+      { numRuns: runs(RUNS) },
     );
   });
 
@@ -104,7 +105,7 @@ describe('session decoders under hostile input', () => {
           if (!(err instanceof EkmsError)) throw err;
         }
       }),
-      { numRuns: Math.min(RUNS, 100) },
+      { numRuns: runs(Math.min(RUNS, 100)) },
     );
   });
 
@@ -119,7 +120,7 @@ describe('session decoders under hostile input', () => {
         if (Buffer.from(bad).equals(Buffer.from(reply))) return;
         expect(typed(() => client.finish(bad))).not.toBe('OK');
       }),
-      { numRuns: Math.min(RUNS, 100) },
+      { numRuns: runs(Math.min(RUNS, 100)) },
     );
   });
 
@@ -133,7 +134,7 @@ describe('session decoders under hostile input', () => {
         if (Buffer.from(bad).equals(Buffer.from(record))) return;
         expect(typed(() => new RecordProtector(key, iv).open(bad))).toBe('SESSION_RECORD_INVALID');
       }),
-      { numRuns: RUNS },
+      { numRuns: runs(RUNS) },
     );
   });
 });
