@@ -67,7 +67,7 @@ const TYPE_FINAL = 1;
 
 /** Size limits of the envelope stream format. (Candidates for shared/limits.ts.) */
 export const STREAM_LIMITS = {
-  defaultChunkSize: 64 * 1024,
+  defaultChunkSize: 256 * 1024,
   minChunkSize: 1,
   /** Largest chunk: also the most plaintext a decryptor holds back while it authenticates a chunk. */
   maxChunkSize: 16 * 1024 * 1024,
@@ -104,7 +104,7 @@ export interface EncryptStreamOptions {
   readonly keyId: string;
   /** Bound into the header (and, by the KMS, into the encrypted data key). Pass `{}` for none. */
   readonly context: EncryptionContextInput;
-  /** Plaintext bytes per regular chunk (default 64 KiB, 1 .. 16 MiB). */
+  /** Plaintext bytes per regular chunk (default 256 KiB, 1 .. 16 MiB). */
   readonly chunkSize?: number;
   /** Default AES-256-GCM/HKDF-SHA-384/COMMIT-v1. */
   readonly suite?: SuiteId;

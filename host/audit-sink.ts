@@ -16,6 +16,8 @@ import { StoreError } from '../shared/store-errors.js';
 
 export const AUDIT_LOG_FILE = 'audit.jsonl';
 
+const NEWLINE = Buffer.of(0x0a);
+
 interface Pending {
   readonly bytes: Buffer;
   resolve(): void;
@@ -92,10 +94,20 @@ export class AuditFileSink {
    * @throws StoreError STORE_WRITE_FAILED, STORE_FULL
    */
   append(line: Uint8Array): Promise<void> {
+    return this.appendAll([line]);
+  }
+
+  /**
+   * Appends several lines in order, in the same batch; resolves once all are synced.
+   * @throws StoreError STORE_WRITE_FAILED, STORE_FULL
+   */
+  appendAll(lines: readonly Uint8Array[]): Promise<void> {
     if (this.#closed) return Promise.reject(new StoreError('STORE_WRITE_FAILED', 'the audit log is closed'));
     if (this.#broken !== undefined) return Promise.reject(this.#broken);
+    const parts: Uint8Array[] = [];
+    for (const line of lines) parts.push(line, NEWLINE);
     return new Promise<void>((resolve, reject) => {
-      this.#queue.push({ bytes: Buffer.concat([line, Buffer.of(0x0a)]), resolve, reject });
+      this.#queue.push({ bytes: Buffer.concat(parts), resolve, reject });
       if (!this.#writing) void this.#drain();
     });
   }

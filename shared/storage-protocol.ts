@@ -11,11 +11,13 @@
  *   store.put     { name, bytes }                      { }
  *   store.delete  { name }                             { deleted: bool }
  *   store.list    { after?: name, limit?: 1..1000 }    { names: [name…] (sorted), next: name | null }
- *   audit.append  { line: bstr }                       { }      (after the host appended and fsynced the line)
+ *   audit.append  { lines: [bstr…] } or { line: bstr }  { }      (after the host appended and fsynced them)
  *
- * `audit.append` carries one audit-log line (shared/audit.ts; UTF-8, no "\n", at most AUDIT_LIMITS.maxLineBytes) as a
- * byte string (a boot record with evidence can exceed the CBOR text-string limit). The host appends it to its
- * audit file in arrival order (host/audit-sink.ts); the records are public by design, and tamper-evident.
+ * `audit.append` carries 1..512 audit-log lines (the enclave batches the lines of one event-loop turn), each a
+ * byte string (shared/audit.ts; UTF-8, no "\n", at most AUDIT_LIMITS.maxLineBytes; bytes because a boot record with
+ * evidence can exceed the CBOR text-string limit). The host appends them to its audit file in arrival order
+ * (host/audit-sink.ts), with one write and one fsync per batch; the records are public by design, and
+ * tamper-evident.
  *
  * The host learns names, sizes and timing only: blobs are sealed (enclave/sealing.ts) before they leave the
  * enclave, and every answer of the host is checked there (authentication, name, version), never trusted.
@@ -35,6 +37,14 @@ export const StorageOp = {
   AuditAppend: 'audit.append',
 } as const;
 export type StorageOp = (typeof StorageOp)[keyof typeof StorageOp];
+
+/**
+ * Most audit lines in one `audit.append` (the enclave batches the lines of one event-loop turn). Their bytes are
+ * bounded by the frame (LIMITS.maxStorageFrameBytes); the enclave starts a new batch before it would exceed
+ * AUDIT_APPEND_MAX_BATCH_BYTES.
+ */
+export const AUDIT_APPEND_MAX_LINES = 512;
+export const AUDIT_APPEND_MAX_BATCH_BYTES = 512 * 1024;
 
 /** Bounds for decoding storage frames: one sealed blob per frame. */
 export const STORAGE_CBOR_OPTIONS: CborDecodeOptions = {
@@ -117,17 +127,25 @@ export function putParams(params: Params): { name: string; bytes: Uint8Array } {
  * adds the "\n"; a line break inside would split a record).
  * @throws ProtocolError REQUEST_INVALID
  */
-export function auditAppendParams(params: Params): { line: Uint8Array } {
-  only(params, ['line']);
-  const line = params['line'];
-  if (!(line instanceof Uint8Array) || line.length === 0 || line.length > AUDIT_LIMITS.maxLineBytes) {
-    throw new ProtocolError(
-      'REQUEST_INVALID',
-      `line must be a byte string of 1..${AUDIT_LIMITS.maxLineBytes} bytes`,
-    );
+export function auditAppendParams(params: Params): { lines: Uint8Array[] } {
+  only(params, ['line', 'lines']);
+  if ((params['line'] === undefined) === (params['lines'] === undefined)) {
+    throw new ProtocolError('REQUEST_INVALID', 'give line or lines');
   }
-  if (line.includes(0x0a) || line.includes(0x0d)) {
-    throw new ProtocolError('REQUEST_INVALID', 'line must not contain a line break');
+  const lines = params['lines'] === undefined ? [params['line']] : params['lines'];
+  if (!Array.isArray(lines) || lines.length === 0 || lines.length > AUDIT_APPEND_MAX_LINES) {
+    throw new ProtocolError('REQUEST_INVALID', `lines must be a list of 1..${AUDIT_APPEND_MAX_LINES} lines`);
   }
-  return { line };
+  for (const line of lines) {
+    if (!(line instanceof Uint8Array) || line.length === 0 || line.length > AUDIT_LIMITS.maxLineBytes) {
+      throw new ProtocolError(
+        'REQUEST_INVALID',
+        `a line must be a byte string of 1..${AUDIT_LIMITS.maxLineBytes} bytes`,
+      );
+    }
+    if (line.includes(0x0a) || line.includes(0x0d)) {
+      throw new ProtocolError('REQUEST_INVALID', 'a line must not contain a line break');
+    }
+  }
+  return { lines: lines as Uint8Array[] };
 }

@@ -25,11 +25,12 @@
  * (no "invisible salamanders"/partitioning oracles on AES-GCM, cf. the AWS Encryption SDK committing suites).
  * A wrong context cannot be told apart from tampering: both are DECRYPT_FAILED.
  */
-import { hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { hkdfSync, timingSafeEqual } from 'node:crypto';
 import { CryptoError } from '../../shared/crypto-errors.js';
 import { type EncryptionContextInput, encodeContext } from '../../shared/encryption-context.js';
 import { getSuite, type Suite, type SuiteId } from '../../shared/suites.js';
 import { getAead } from './aead.js';
+import { secureRandom } from './random.js';
 
 /** First byte of a format-1 blob. */
 export const BLOB_FORMAT_V1 = 0xe1;
@@ -64,7 +65,7 @@ export interface SealBlobInput {
 export interface SealBlobOptions {
   /**
    * TESTS ONLY: a deterministic source for the salt, to reproduce test vectors. Production code never passes
-   * it; the salt then comes from `crypto.randomBytes`.
+   * it; the salt then comes from `secureRandom` (enclave/crypto/random.ts: the OS CSPRNG).
    */
   readonly testRandom?: (length: number) => Uint8Array;
 }
@@ -168,7 +169,7 @@ export function sealBlob(input: SealBlobInput, options: SealBlobOptions = {}): U
   out[3] = L;
   for (let i = 0; i < L; i++) out[4 + i] = input.keyId.charCodeAt(i);
   view.setUint32(4 + L, input.keyVersion);
-  const salt = (options.testRandom ?? randomBytes)(suite.saltBytes);
+  const salt = (options.testRandom ?? secureRandom)(suite.saltBytes);
   if (!(salt instanceof Uint8Array) || salt.length !== suite.saltBytes) {
     throw new CryptoError('CRYPTO_PARAMETER_INVALID', 'the random source returned the wrong number of bytes');
   }

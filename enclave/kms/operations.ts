@@ -8,7 +8,7 @@
  * Decrypt and GenerateDataKey return to their (for now: admin) caller; the server zeroes those buffers once the
  * response is encoded. ReEncrypt decrypts and re-encrypts inside and zeroes the plaintext in `finally`.
  */
-import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import { parsePolicy } from '../../attestation/policy.js';
 import {
   type Approval,
@@ -26,6 +26,7 @@ import type { Params } from '../../shared/messages.js';
 import { DEFAULT_SUITE_ID, getSuite, getSuiteByName } from '../../shared/suites.js';
 import type { AttestedWorkload } from '../authenticate.js';
 import { openBlob, parseBlob, sealBlob } from '../crypto/ciphertext-blob.js';
+import { secureRandom } from '../crypto/random.js';
 import { currentVersion, type KeyRecord, MAX_RELEASE_POLICY_BYTES } from '../keystore/key-record.js';
 import type { Keystore } from '../keystore/keystore.js';
 import { type Authorizer, KmsAction, type Principal } from './authorizer.js';
@@ -657,7 +658,7 @@ function generateDataKey(withPlaintext: boolean): KmsOperation {
         context,
       );
       const r = await ctx.keystore.use(id, action);
-      const dataKey = new Uint8Array(randomBytes(length));
+      const dataKey = secureRandom(length);
       try {
         const sealed = sealUnder(r, dataKey, context);
         const fields = { op: 'GenerateDataKey', keyId: r.id, keyVersion: sealed['keyVersion'] as number };
@@ -676,7 +677,7 @@ function generateDataKey(withPlaintext: boolean): KmsOperation {
     }
     await authorize(ctx, action, id, context);
     const r = await ctx.keystore.use(id, action);
-    const dataKey = new Uint8Array(randomBytes(length));
+    const dataKey = secureRandom(length);
     const sealed = sealUnder(r, dataKey, context);
     if (withPlaintext) return { plaintext: dataKey, ...sealed };
     dataKey.fill(0);

@@ -174,7 +174,10 @@ describe('envelope stream: Node Transform API', () => {
       }),
     );
     expect(Buffer.concat(decrypted).equals(plaintext)).toBe(true);
-    expect(streamLayout(concatBytes(encrypted)).records).toHaveLength(17);
+    // Default 256 KiB chunks: four regular chunks and a final one of 17 bytes.
+    const records = streamLayout(concatBytes(encrypted)).records;
+    expect(records).toHaveLength(5);
+    expect(STREAM_LIMITS.defaultChunkSize).toBe(256 * 1024);
   });
 
   it('a tampered stream fails the pipeline with the typed code', async () => {

@@ -136,6 +136,32 @@ describe('storage channel', () => {
     if (r && !r.ok) expect(r.error.code).toBe('REQUEST_INVALID');
   });
 
+  it('audit.append takes line or lines (1..512, each 1..128 KiB without line breaks); anything else is REQUEST_INVALID', async () => {
+    const line = new TextEncoder().encode('{"ok":1}');
+    const cases: Array<[Record<string, unknown>, boolean]> = [
+      [{ line }, true],
+      [{ lines: [line, line] }, true],
+      [{ lines: [] }, false],
+      [{ lines: Array.from({ length: 513 }, () => line) }, false],
+      [{ line, lines: [line] }, false],
+      [{}, false],
+      [{ lines: [line, 'text'] }, false],
+      [{ lines: [line, new TextEncoder().encode('a\nb')] }, false],
+      [{ lines: line }, false],
+      [{ lines: [line], extra: 1 }, false],
+    ];
+    const frames = Buffer.concat(
+      cases.map(([params], i) => encodeStreamFrame(encodeRequest(i + 1, 'audit.append', params))),
+    );
+    const answers = await raw(path, frames, cases.length);
+    expect(answers).toHaveLength(cases.length);
+    for (const a of answers) {
+      const [, ok] = cases[(a.id as number) - 1] ?? [];
+      expect(a.ok, JSON.stringify(cases[(a.id as number) - 1]?.[0])).toBe(ok);
+      if (!a.ok) expect(a.error.code).toBe('REQUEST_INVALID');
+    }
+  });
+
   it('answers an unknown operation with OPERATION_UNKNOWN and undecodable CBOR with a frame code', async () => {
     const frames = Buffer.concat([
       encodeStreamFrame(encodeRequest(5, 'store.format', {})),
