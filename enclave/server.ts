@@ -262,7 +262,21 @@ function serveConnection(socket: net.Socket, opts: EnclaveServerOptions): void {
     // durability on the host's disk is awaited only when too many are pending (docs/audit.md: the host can drop
     // lines anyway, which the chain and the checkpoints reveal; waiting for every fsync would cost a disk flush per
     // request).
-    const written = audit.record(event);
+    // Dual control in the trail: each approval that counted for a quorum-protected operation is its own event,
+    // in the approver's name, right after the operation's (same request id; operation "<Op>.approval").
+    const approvers = result?.['approvedBy'];
+    const approvals: AuditEvent[] = Array.isArray(approvers)
+      ? approvers
+          .filter((a): a is string => typeof a === 'string')
+          .map((approver) => ({
+            ...event,
+            principal: approver,
+            authentication: 'signature' as const,
+            attested: null,
+            operation: `${req.op}.approval`,
+          }))
+      : [];
+    const written = Promise.all([audit.record(event), ...approvals.map((a) => audit.record(a))]);
     auditPending += 1;
     const settled = written.then(
       () => {

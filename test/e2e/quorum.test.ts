@@ -194,13 +194,24 @@ describe('dual control over the wire', () => {
     const refused = lines.filter((l) => l['code'] === 'QUORUM_REQUIRED');
     expect(refused.length).toBeGreaterThan(0);
     expect(refused.every((l) => l['outcome'] === 'denied')).toBe(true);
+    const approvedAt = lines.findIndex(
+      (l) =>
+        l['operation'] === 'scheduleKeyDeletion' && l['outcome'] === 'allowed' && l['principal'] === 'admin',
+    );
+    expect(approvedAt).toBeGreaterThanOrEqual(0);
+    // Each approval that counted follows as its own event in the approver's name, with the same request id.
+    const op = lines[approvedAt] as Record<string, unknown>;
+    const approvals = lines.filter(
+      (l) => l['operation'] === 'scheduleKeyDeletion.approval' && l['requestId'] === op['requestId'],
+    );
+    expect(approvals.map((l) => l['principal'])).toEqual(['dave', 'erin']);
+    for (const a of approvals) {
+      expect(a).toMatchObject({ outcome: 'allowed', authentication: 'signature', keyId: op['keyId'] });
+    }
+    // Refused requests record no approvals.
+    const refusedIds = new Set(refused.map((l) => l['requestId']));
     expect(
-      lines.some(
-        (l) =>
-          l['operation'] === 'scheduleKeyDeletion' &&
-          l['outcome'] === 'allowed' &&
-          l['principal'] === 'admin',
-      ),
-    ).toBe(true);
+      lines.some((l) => String(l['operation']).endsWith('.approval') && refusedIds.has(l['requestId'])),
+    ).toBe(false);
   });
 });

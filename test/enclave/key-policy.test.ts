@@ -111,7 +111,13 @@ describe('actions and groups', () => {
     const accountLevel = all.filter((a) => !(KEY_POLICY_ACTIONS as readonly string[]).includes(a)).sort();
     // ReleaseKey is decided by the release policy; the key policy is consulted for it in deny-only mode, where it
     // is an action the vocabulary does not list (matched by a Deny on * only: docs/key-policy.md §9).
-    expect(accountLevel).toEqual(['CreateKey', 'CreatePrincipal', 'ListKeys', 'ListPrincipals', 'ReleaseKey']);
+    expect(accountLevel).toEqual([
+      'CreateKey',
+      'CreatePrincipal',
+      'ListKeys',
+      'ListPrincipals',
+      'ReleaseKey',
+    ]);
   });
 
   it('use:* and admin:* are the documented lists; DescribeKey is in both; * is their union', () => {
