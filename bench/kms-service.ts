@@ -175,10 +175,17 @@ export async function benchKmsService(): Promise<BenchRow[]> {
       ['encrypt.32B', (c) => c.encrypt(keyId, new Uint8Array(32), context)],
       ['decrypt.32B', (c) => c.decrypt(sample.ciphertextBlob, context)],
     ];
-    // Memory per idle session: the enclave's and the host's RSS growth for N idle sessions, against N idle raw
+    // Memory per idle session: the enclave's RSS growth and this process's heap growth for N idle sessions, against N idle raw
     // WebSocket connections (the host still gives each its own enclave stream).
     const IDLE = 200;
     const rss = rssKiB;
+    // This process's side (clients + host) is measured as live JS heap + external memory (which includes
+    // ArrayBuffers) after a full collection: its RSS moves by more than the figure (V8 returns pages to the OS at its
+    // own pace, so RSS could even shrink).
+    const heapKiB = (): number => {
+      const m = process.memoryUsage();
+      return (m.heapUsed + m.external) / 1024;
+    };
     // This process is collected before each sample (scripts/bench.mjs runs it with --expose-gc), so that garbage
     // of the load runs before does not count (or, freed meanwhile, count negative). The enclave cannot be collected
     // from here: its figure is noisier.
@@ -187,13 +194,13 @@ export async function benchKmsService(): Promise<BenchRow[]> {
       await new Promise((r) => setTimeout(r, 200));
       gc();
       const e0 = rss(host.supervisor.pid);
-      const h0 = process.memoryUsage().rss / 1024;
+      const h0 = heapKiB();
       const conns: Array<{ close(): void }> = [];
       for (let i = 0; i < IDLE; i++) conns.push(await open());
       await new Promise((r) => setTimeout(r, 300));
       gc();
       const e1 = rss(host.supervisor.pid);
-      const h1 = process.memoryUsage().rss / 1024;
+      const h1 = heapKiB();
       for (const c of conns) c.close();
       await new Promise((r) => setTimeout(r, 300));
       return { enclave: (e1 - e0) / IDLE, process: (h1 - h0) / IDLE };
@@ -208,7 +215,7 @@ export async function benchKmsService(): Promise<BenchRow[]> {
       ratio: sessionIdle.enclave / rawIdle.enclave,
     });
     rows.push({
-      id: 'session.idle.client+host-rss-per-connection',
+      id: 'session.idle.client+host-heap-per-connection',
       unit: 'KiB',
       value: sessionIdle.process,
       baseline: rawIdle.process,

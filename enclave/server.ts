@@ -197,13 +197,26 @@ function serveConnection(socket: net.Socket, opts: EnclaveServerOptions): void {
         const digest = new Uint8Array(createHash('sha256').update(frame).digest());
         let result: Params;
         try {
+          /* Precondition: nothing is done without an audit record: once the log is broken (a failed append), an
+             audited request is refused before it acts (a retried CreateKey would otherwise create keys unaudited). */
+          const broken = audited ? (opts.context.audit as AuditLog).failure : undefined;
+          if (broken !== undefined) {
+            throw new AuditError(
+              'AUDIT_UNAVAILABLE',
+              'the audit log cannot record this request; it was not run',
+              {
+                cause: broken,
+              },
+            );
+          }
           result = await op(req.params, opts.context, caller, { digest });
         } catch (err) {
           if (audited) await auditOutcome(req, undefined, err);
           throw err;
         }
         try {
-          /* Precondition: a key use is answered only once its audit record is durable (fail closed). */
+          /* Precondition: a request is answered only once its audit record is chained and handed to the host (its
+             fsync is awaited only when too many are pending: see auditOutcome); a failure to record refuses it. */
           if (audited) await auditOutcome(req, result, undefined);
           send(encodeOk(req.id, result));
         } finally {

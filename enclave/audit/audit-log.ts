@@ -241,6 +241,24 @@ export class AuditLog {
     return this.#sealedHead;
   }
 
+  /** Events recorded since the last checkpoint. */
+  get eventsSinceCheckpoint(): number {
+    return this.#sinceCheckpoint;
+  }
+
+  /**
+   * The service's timer (enclave/main.ts): a checkpoint (`interval`) if events followed the last one and the log
+   * works, else nothing — an idle log writes no line (a checkpoint is itself a line: "the head moved" would
+   * checkpoint every tick forever, each a sealed-blob write). Resolves when it is sealed and durable.
+   * @throws AuditError AUDIT_UNAVAILABLE
+   */
+  checkpointIfDue(): Promise<void> {
+    if (this.#sinceCheckpoint === 0 || this.#failure !== undefined || this.#closing !== undefined) {
+      return Promise.resolve();
+    }
+    return this.#checkpoint('interval');
+  }
+
   /** Why the log is broken, if it is (then every `record` rejects with it). */
   get failure(): AuditError | undefined {
     return this.#failure;

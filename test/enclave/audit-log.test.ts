@@ -68,6 +68,24 @@ describe('AuditLog', () => {
     });
   });
 
+  it('the timer checkpoint (checkpointIfDue) writes one only when events followed the last: idle writes nothing', async () => {
+    const h = new FakeHost();
+    const log = await h.open(await newRun(attestor));
+    await log.checkpointIfDue(); // right after the boot checkpoint: nothing to sign
+    expect(h.lines).toHaveLength(2);
+    await recordSample(log, 2);
+    expect(log.eventsSinceCheckpoint).toBe(2);
+    await log.checkpointIfDue();
+    expect(log.eventsSinceCheckpoint).toBe(0);
+    const written = h.lines.length;
+    expect(records(h).at(-1)).toMatchObject({ kind: 'checkpoint', reason: 'interval', count: 2 });
+    for (let tick = 0; tick < 5; tick++) await log.checkpointIfDue();
+    expect(h.lines).toHaveLength(written);
+    await log.close();
+    await log.checkpointIfDue(); // after close: nothing (the shutdown checkpoint is the run's last line)
+    expect(records(h).at(-1)).toMatchObject({ kind: 'checkpoint', reason: 'shutdown' });
+  });
+
   it('continues the chain across reopen from the sealed head', async () => {
     const h = new FakeHost();
     const a = await h.open(await newRun(attestor));
