@@ -161,6 +161,34 @@ async function main(): Promise<void> {
       },
     });
     const channel = storage;
+    /**
+     * The custody ceremony in the audit trail (docs/custody.md): right after the boot record, one event for the
+     * provisioning (no principal: the enclave made the key), or one per custodian whose share combined to the root
+     * key at an unlock — named as the signed bundle names them; a share proves its custodian by matching its
+     * commitment in the bundle, not by a principal's signature, hence `authentication: none`. A failed record breaks
+     * the log, which then refuses every audited request (fail closed); the unlock itself stands.
+     */
+    const recordCustody = async (
+      operation: 'custody.provision' | 'custody.unlock',
+      custodians: readonly (string | null)[],
+      generation: number,
+    ): Promise<void> => {
+      try {
+        await Promise.all(
+          custodians.map((principal) =>
+            (audit as AuditLog).record({
+              principal,
+              authentication: 'none',
+              operation,
+              outcome: 'allowed',
+              requestId: `custody.${generation}`,
+            }),
+          ),
+        );
+      } catch (err) {
+        logger.error({ code: (err as EkmsError).code, operation }, 'custody audit record failed');
+      }
+    };
     /** Opens everything sealed under the root key and puts it in the operation context. Zeroes nothing itself. */
     const openServices = async (rootKey: Uint8Array): Promise<void> => {
       const ks = await Keystore.open({ storage: channel, rootKey, now, logger });
@@ -232,6 +260,7 @@ async function main(): Promise<void> {
         } finally {
           rootKey.fill(0);
         }
+        await recordCustody('custody.provision', [null], 1);
         logger.info(
           { custodians: custodySet.custodians.length, threshold: custodySet.threshold },
           'root key provisioned and split among the custodians',
@@ -244,9 +273,10 @@ async function main(): Promise<void> {
           attestor,
           now,
           logger,
-          onUnlock: async (rootKey, verified) => {
+          onUnlock: async (rootKey, verified, custodians) => {
             await checkRootKeyAgainstState(channel, rootKey, { bundle: verified.body, admin: adminKey });
             await openServices(rootKey);
+            await recordCustody('custody.unlock', custodians, verified.body.generation);
           },
         });
         logger.warn(

@@ -201,7 +201,12 @@ export interface CustodyLockOptions {
   readonly logger: Logger;
   /** Called once with the recovered root key (the lock zeroes it afterwards) and the verified bundle; throw to
    *  refuse it. */
-  readonly onUnlock: (rootKey: Uint8Array, bundle: CustodyBundle) => Promise<void>;
+  /** Called with the recovered root key, the bundle, and the names of the custodians whose shares combined to it. */
+  readonly onUnlock: (
+    rootKey: Uint8Array,
+    bundle: CustodyBundle,
+    custodians: readonly string[],
+  ) => Promise<void>;
   readonly shareTtlMs?: number;
 }
 
@@ -214,7 +219,11 @@ export class CustodyLock {
   readonly #held = new Map<number, Uint8Array>();
   readonly #now: () => number;
   readonly #logger: Logger;
-  readonly #onUnlock: (rootKey: Uint8Array, bundle: CustodyBundle) => Promise<void>;
+  readonly #onUnlock: (
+    rootKey: Uint8Array,
+    bundle: CustodyBundle,
+    custodians: readonly string[],
+  ) => Promise<void>;
   readonly #ttl: number;
   #firstAt = 0;
   /** Fires the expiry of partial shares even when nobody calls the lock (shares must not linger in memory). */
@@ -373,7 +382,10 @@ export class CustodyLock {
           { details: { reason: 'key-check' } },
         );
       }
-      await this.#onUnlock(rootKey, this.bundle);
+      const contributors = [...this.#held.keys()]
+        .sort((a, b) => a - b)
+        .map((i) => body.shares[i - 1]!.custodian);
+      await this.#onUnlock(rootKey, this.bundle, contributors);
       this.#locked = false;
       this.#logger.info(
         { generation: body.generation },

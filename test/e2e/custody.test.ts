@@ -32,7 +32,9 @@ import {
 } from '../../client/custody.js';
 import { connect, type EkmsClient } from '../../client/sdk.js';
 import { combineShares } from '../../enclave/custody/shamir.js';
+import { AUDIT_LOG_FILE } from '../../host/audit-sink.js';
 import type { Host } from '../../host/host.js';
+import { parseAuditLine } from '../../shared/audit.js';
 import { CUSTODY_BUNDLE_BLOB, decodeBundle, encodeCustodySet, shareInfo } from '../../shared/custody.js';
 import { EkmsError } from '../../shared/errors.js';
 import { hpkeOpen } from '../../shared/hpke.js';
@@ -297,6 +299,27 @@ describe('root-key custody, 2 of 3', () => {
       // A third custodian finds nothing to do.
       const late = await cliUnlock(keys[2]!, relay.endpoint, trustOf(h));
       expect(late.out).toMatchObject({ ok: true, submitted: false, unlocked: true });
+
+      // The ceremony is in the audit trail: the provisioning once (first start), then, right after this run's boot,
+      // one unlock event per custodian whose share counted (alice and bob; carol came late, the garbage share
+      // never counted).
+      const trail = readFileSync(join(dir, AUDIT_LOG_FILE), 'utf8')
+        .split('\n')
+        .filter((l) => l !== '')
+        .map((l) => parseAuditLine(l));
+      const custody = trail.flatMap((r) =>
+        r.kind === 'event' && r.operation.startsWith('custody.') ? [[r.operation, r.principal]] : [],
+      );
+      expect(custody).toEqual([
+        ['custody.provision', null],
+        ['custody.unlock', 'alice'],
+        ['custody.unlock', 'bob'],
+      ]);
+      const lastBoot = trail.findLastIndex((r) => r.kind === 'boot');
+      expect(trail.slice(lastBoot + 2, lastBoot + 4).map((r) => r.kind === 'event' && r.operation)).toEqual([
+        'custody.unlock',
+        'custody.unlock',
+      ]);
 
       // Neither the relayed traffic nor the host's storage holds the root key or a plaintext share.
       const bundle = decodeBundle(readFileSync(join(stateA(), CUSTODY_BUNDLE_BLOB)));
