@@ -767,7 +767,10 @@ export class EkmsClient {
     return (r['findings'] as Array<{ code: string; message: string }>) ?? [];
   }
 
-  /** Delegates use operations on a key to a principal until it expires; returns the grant id. */
+  /**
+   * Delegates use operations on a key to a principal until it expires; returns the grant id. On a protected key it
+   * needs the quorum's approvals (docs/key-policy.md §10).
+   */
   async createGrant(
     keyId: string,
     grant: {
@@ -776,11 +779,12 @@ export class EkmsClient {
       contextSubset?: Readonly<Record<string, string>>;
       expiresInSeconds?: number;
     },
+    options?: ApprovalOptions,
   ): Promise<{ grantId: string; expiresAt: string }> {
-    const r = await this.request(
-      'createGrant',
-      defined({ keyId, ...grant, operations: [...grant.operations], contextSubset: grant.contextSubset }),
-    );
+    const r = await this.request('createGrant', {
+      ...defined({ keyId, ...grant, operations: [...grant.operations], contextSubset: grant.contextSubset }),
+      ...approvalsParam(options),
+    });
     return { grantId: String(r['grantId']), expiresAt: String(r['expiresAt']) };
   }
 

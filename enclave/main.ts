@@ -192,19 +192,29 @@ async function main(): Promise<void> {
     /** Opens everything sealed under the root key and puts it in the operation context. Zeroes nothing itself. */
     const openServices = async (rootKey: Uint8Array): Promise<void> => {
       const ks = await Keystore.open({ storage: channel, rootKey, now, logger });
-      const registry = await PrincipalRegistry.load({ storage: channel, rootKey, admin: adminKey, logger });
-      // The tamper-evident audit log (docs/audit.md): chained from the sealed head, boot record with this evidence.
-      const log = await AuditLog.open({
-        storage: channel,
-        rootKey,
-        identity: { publicKey: identity.publicKey, sign: (m) => identity.signStatement(m) },
-        evidence,
-        now,
-        sink: (line) => channel.appendAudit(line),
-        // A checkpoint seals the chain head (a sealed-blob write with fsyncs on the host): every 1024 events, and
-        // at most AUDIT_CHECKPOINT_MS after the last event (below), so the unsigned tail stays short in time too.
-        checkpointEvery: AUDIT_CHECKPOINT_EVERY,
-      });
+      let registry: PrincipalRegistry | undefined;
+      let log: AuditLog;
+      try {
+        registry = await PrincipalRegistry.load({ storage: channel, rootKey, admin: adminKey, logger });
+        // The tamper-evident audit log (docs/audit.md): chained from the sealed head, boot record with this evidence.
+        log = await AuditLog.open({
+          storage: channel,
+          rootKey,
+          identity: { publicKey: identity.publicKey, sign: (m) => identity.signStatement(m) },
+          evidence,
+          now,
+          sink: (line) => channel.appendAudit(line),
+          // A checkpoint seals the chain head (a sealed-blob write with fsyncs on the host): every 1024 events, and
+          // at most AUDIT_CHECKPOINT_MS after the last event (below), so the unsigned tail stays short in time too.
+          checkpointEvery: AUDIT_CHECKPOINT_EVERY,
+        });
+      } catch (err) {
+        // A failed open (e.g. a rolled-back blob at an unlock) leaves no opened key material behind; a custody
+        // unlock can be retried without piling up copies.
+        ks.close();
+        registry?.close();
+        throw err;
+      }
       keystore = ks;
       principals = registry;
       audit = log;

@@ -89,6 +89,17 @@ function spkiKey(spki: Uint8Array): KeyObject {
   }
 }
 
+/**
+ * The canonical SPKI DER of an Ed25519 key (re-exported): one key has one encoding, so the same key cannot be
+ * registered twice under other names with trailing bytes or long-form lengths, which OpenSSL also accepts.
+ * @throws SessionError AUTHENTICATION_FAILED (not an Ed25519 SPKI public key)
+ */
+export function canonicalSpki(spki: Uint8Array): Uint8Array {
+  return new Uint8Array(spkiKey(spki).export({ format: 'der', type: 'spki' }));
+}
+
+const sameKey = (a: Uint8Array, b: Uint8Array): boolean => Buffer.from(a).equals(Buffer.from(b));
+
 export class PrincipalRegistry {
   readonly #principals: RegisteredPrincipal[];
   /** Where changes are sealed (absent for an in-memory registry, e.g. without a storage channel). */
@@ -99,8 +110,7 @@ export class PrincipalRegistry {
     principals: readonly RegisteredPrincipal[],
     store?: { storage: BlobStorage; sealer: Sealer; version: number },
   ) {
-    for (const p of principals) spkiKey(p.publicKey);
-    this.#principals = [...principals];
+    this.#principals = principals.map((p) => ({ ...p, publicKey: canonicalSpki(p.publicKey) }));
     this.#store = store;
   }
 
@@ -130,7 +140,7 @@ export class PrincipalRegistry {
         keep = true;
         if (
           options.admin !== undefined &&
-          !registry.#principals.some((p) => Buffer.from(p.publicKey).equals(Buffer.from(options.admin!)))
+          !registry.#principals.some((p) => sameKey(p.publicKey, canonicalSpki(options.admin!)))
         ) {
           options.logger.warn(
             'the host passed an admin key that differs from the sealed one; the sealed admin stays',
@@ -155,7 +165,7 @@ export class PrincipalRegistry {
       const first: RegisteredPrincipal = {
         name: 'admin',
         admin: true,
-        publicKey: options.admin,
+        publicKey: canonicalSpki(options.admin),
         roles: ['admin', 'user'],
         tags: {},
       };
@@ -216,18 +226,15 @@ export class PrincipalRegistry {
           `at most ${PRINCIPAL_LIMITS.maxTags} tags, names like principal names, values ≤ ${PRINCIPAL_LIMITS.maxTagBytes} bytes`,
         );
       }
+      let publicKey: Uint8Array;
       try {
-        spkiKey(input.publicKey);
+        publicKey = canonicalSpki(input.publicKey);
       } catch (cause) {
         throw new KmsError('PRINCIPAL_INVALID', 'publicKey must be an Ed25519 public key (SPKI DER)', {
           cause,
         });
       }
-      if (
-        this.#principals.some(
-          (p) => p.name === input.name || Buffer.from(p.publicKey).equals(Buffer.from(input.publicKey)),
-        )
-      ) {
+      if (this.#principals.some((p) => p.name === input.name || sameKey(p.publicKey, publicKey))) {
         throw new KmsError('PRINCIPAL_EXISTS', 'a principal with this name or key is already registered');
       }
       if (this.#principals.length >= PRINCIPAL_LIMITS.maxPrincipals) {
@@ -236,7 +243,7 @@ export class PrincipalRegistry {
       const p: RegisteredPrincipal = {
         name: input.name,
         admin: roles.includes('admin'),
-        publicKey: Uint8Array.from(input.publicKey),
+        publicKey,
         roles: roles as PrincipalRole[],
         tags: { ...tags },
       };
@@ -264,7 +271,8 @@ export class PrincipalRegistry {
    * @throws SessionError AUTHENTICATION_FAILED
    */
   authenticate(publicKey: Uint8Array, signature: Uint8Array, binder: Uint8Array): RegisteredPrincipal {
-    const p = this.#principals.find((x) => Buffer.from(x.publicKey).equals(Buffer.from(publicKey)));
+    const canonical = canonicalSpki(publicKey);
+    const p = this.#principals.find((x) => sameKey(x.publicKey, canonical));
     /* Precondition: the key is a registered principal's. */
     if (p === undefined)
       throw new SessionError('AUTHENTICATION_FAILED', 'this key is not a registered principal');

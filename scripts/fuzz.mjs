@@ -32,10 +32,14 @@ if (!/^[1-9]\d*$/.test(runs)) {
 }
 const files = args.some((a) => !a.startsWith('-')) ? args : [...SUITES, ...args];
 const started = Date.now();
-console.log(`fuzz: ${runs} cases per property over ${files.filter((f) => !f.startsWith('-')).length} suite(s)`);
+console.log(
+  `fuzz: ${runs} cases per property over ${files.filter((f) => !f.startsWith('-')).length} suite(s)`,
+);
 const r = spawnSync('npx', ['vitest', 'run', ...files], {
   stdio: 'inherit',
   env: { ...process.env, EKMS_PROPERTY_RUNS: runs },
 });
-console.log(`fuzz: ${r.status === 0 ? 'passed' : 'FAILED'} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+console.log(
+  `fuzz: ${r.status === 0 ? 'passed' : 'FAILED'} in ${((Date.now() - started) / 1000).toFixed(0)} s`,
+);
 process.exit(r.status ?? 1);

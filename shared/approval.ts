@@ -62,6 +62,8 @@ export const PROTECTED_OPERATIONS = Object.freeze([
   'disableKey',
   'releaseKey',
   'putKeyQuorum',
+  // A grant widens who may use the key, as a policy change does (docs/key-policy.md §10).
+  'createGrant',
 ] as const);
 export type ProtectedOperation = (typeof PROTECTED_OPERATIONS)[number];
 

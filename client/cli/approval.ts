@@ -15,7 +15,7 @@
 import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { APPROVAL_LIMITS } from '../../shared/approval.js';
+import { APPROVAL_LIMITS, PROTECTED_OPERATIONS } from '../../shared/approval.js';
 import type { Params } from '../../shared/messages.js';
 import {
   type Approval,
@@ -96,12 +96,23 @@ export function parseExpiresIn(value: string): number {
   return ms;
 }
 
+/**
+ * JSON with every character outside printable ASCII escaped (\uXXXX): what an approver reads is what is signed —
+ * no bidirectional overrides, zero-width or look-alike characters can make a policy text look like another.
+ */
+export function asciiJson(value: unknown): string {
+  return JSON.stringify(value, null, 2).replace(
+    /[^\x20-\x7e\n]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+}
+
 function requestLines(r: ApprovalRequestDocument): string[] {
   return [
     `operation:  ${r.op}`,
     `key id:     ${r.keyId}`,
     `sequence:   ${r.sequence}`,
-    `parameters: ${JSON.stringify(r.params, null, 2).replace(/\n/g, '\n            ')}`,
+    `parameters: ${asciiJson(r.params).replace(/\n/g, '\n            ')}`,
     `digest:     ${r.digest}`,
   ];
 }
@@ -132,6 +143,10 @@ interface RequestOptions {
   threshold?: string;
   approver: string[];
   remove?: boolean;
+  grantee?: string;
+  grantOperation: string[];
+  grantContext: string[];
+  grantSeconds?: string;
 }
 
 /** The parameters of `op` from the `approval request` options (keyId added by the caller). */
@@ -169,6 +184,25 @@ async function opParams(op: string, o: RequestOptions): Promise<Params> {
           : { keyVersion: intOption(o.keyVersion, '--key-version', 1, 1000) }),
       };
     }
+    case 'createGrant': {
+      if (o.grantee === undefined || o.grantOperation.length === 0) {
+        throw usage('createGrant: --grantee NAME and at least one --grant-operation OP are required');
+      }
+      const subset: Record<string, string> = {};
+      for (const kv of o.grantContext) {
+        const at = kv.indexOf('=');
+        if (at <= 0) throw usage(`--grant-context takes KEY=VALUE, not ${JSON.stringify(kv)}`);
+        subset[kv.slice(0, at)] = kv.slice(at + 1);
+      }
+      return {
+        grantee: o.grantee,
+        operations: [...o.grantOperation],
+        ...(o.grantContext.length === 0 ? {} : { contextSubset: subset }),
+        ...(o.grantSeconds === undefined
+          ? {}
+          : { expiresInSeconds: intOption(o.grantSeconds, '--grant-seconds', 60, 30 * 86_400) }),
+      };
+    }
     case 'putKeyQuorum':
       if (o.remove === true) {
         if (o.threshold !== undefined || o.approver.length > 0)
@@ -177,9 +211,7 @@ async function opParams(op: string, o: RequestOptions): Promise<Params> {
       }
       return { quorum: quorumOf(o) };
     default:
-      throw usage(
-        `${op} takes no approvals; protected operations: disableKey, scheduleKeyDeletion, putKeyPolicy, putKeyReleasePolicy, releaseKey, putKeyQuorum`,
-      );
+      throw usage(`${op} takes no approvals; protected operations: ${PROTECTED_OPERATIONS.join(', ')}`);
   }
 }
 
@@ -258,7 +290,21 @@ export function registerApproval(program: Command): void {
       .option('--recipient-digest <hex>', 'releaseKey: SHA-256 of the receiving workload recipient key')
       .option('--threshold <m>', 'putKeyQuorum: approvals needed')
       .option('--approver <name>', 'putKeyQuorum: an approver (repeatable)', collect, [])
-      .option('--remove', 'putKeyQuorum: remove the protection'),
+      .option('--remove', 'putKeyQuorum: remove the protection')
+      .option('--grantee <name>', 'createGrant: the principal the grant is for')
+      .option(
+        '--grant-operation <op>',
+        'createGrant: a granted operation, e.g. Decrypt (repeatable)',
+        collect,
+        [],
+      )
+      .option(
+        '--grant-context <key=value>',
+        'createGrant: required encryption context entry (repeatable)',
+        collect,
+        [],
+      )
+      .option('--grant-seconds <n>', 'createGrant: lifetime in seconds (60..2592000, default 1 day)'),
   ).action(async (op: string, o: Opts<RequestOptions>) => {
     const params = await opParams(op, o);
     const doc = await withClient(o, (c: EkmsClient) => c.prepareApproval(op, { ...params, keyId: o.key }));

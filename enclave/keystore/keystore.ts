@@ -519,18 +519,22 @@ export class Keystore {
    * Adds a grant (expired grants are dropped at the same time).
    * @throws KmsError KEY_STATE_INVALID (destroyed), KEY_LIMIT_EXCEEDED (MAX_GRANTS_PER_KEY live grants)
    */
-  addGrant(id: string, grant: Grant): Promise<KeyRecord> {
-    return this.#update(id, (r, now) => {
-      if (r.state === KeyState.Destroyed) throw stateInvalid(r, 'grant');
-      const live = (r.grants ?? []).filter((g) => g.expiresAt > now);
-      if (live.length >= MAX_GRANTS_PER_KEY) {
-        throw new KmsError(
-          'KEY_LIMIT_EXCEEDED',
-          `key ${r.id} has the maximum of ${MAX_GRANTS_PER_KEY} grants`,
-        );
-      }
-      return { ...r, grants: [...live, grant] };
-    });
+  addGrant(id: string, grant: Grant, expectedSequence?: number): Promise<KeyRecord> {
+    return this.#update(
+      id,
+      (r, now) => {
+        if (r.state === KeyState.Destroyed) throw stateInvalid(r, 'grant');
+        const live = (r.grants ?? []).filter((g) => g.expiresAt > now);
+        if (live.length >= MAX_GRANTS_PER_KEY) {
+          throw new KmsError(
+            'KEY_LIMIT_EXCEEDED',
+            `key ${r.id} has the maximum of ${MAX_GRANTS_PER_KEY} grants`,
+          );
+        }
+        return { ...r, grants: [...live, grant] };
+      },
+      expectedSequence,
+    );
   }
 
   /** @throws KmsError GRANT_NOT_FOUND */

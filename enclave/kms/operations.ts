@@ -428,13 +428,14 @@ const releaseKey: KmsOperation = async (params, ctx) => {
     );
   }
   const q = await quorumFor(ctx, 'releaseKey', id, params, approvals);
-  // A protected key's approvals are used up (sequence advanced and stored) before any material leaves.
-  if (q.approvedBy !== null) await ctx.keystore.consumeApproval(id, q.sequence);
+  // The key's state and the version are checked first, so a release that cannot happen leaves its approvals usable.
   const r = await ctx.keystore.use(id, 'ReleaseKey');
   const v = requested === undefined ? currentVersion(r) : r.versions[requested - 1];
   if (v === undefined || v.material === null) {
     throw new KmsError('KEY_VERSION_NOT_FOUND', `key ${id} has no version ${requested}`);
   }
+  // A protected key's approvals are used up (sequence advanced and stored) before any material leaves.
+  if (q.approvedBy !== null) await ctx.keystore.consumeApproval(id, q.sequence);
   return approved(
     {
       keyId: id,
@@ -531,7 +532,7 @@ const DAY_SECONDS = 86_400;
  * default 1 day), optionally only for requests whose encryption context contains `contextSubset`.
  */
 const createGrant: KmsOperation = async (params, ctx) => {
-  checkKeys(params, ['keyId', 'grantee', 'operations', 'contextSubset', 'expiresInSeconds']);
+  checkKeys(params, ['keyId', 'grantee', 'operations', 'contextSubset', 'expiresInSeconds', 'approvals']);
   const id = ctx.keystore.resolve(keyIdParam(params));
   const grantee = stringParam(params, 'grantee', 64);
   const operations = params['operations'];
@@ -553,7 +554,10 @@ const createGrant: KmsOperation = async (params, ctx) => {
       ? null
       : contextParam(params, 'contextSubset');
   const seconds = intParam(params, 'expiresInSeconds', 60, 30 * DAY_SECONDS) ?? DAY_SECONDS;
+  const approvals = parseApprovals(params['approvals']);
   await authorize(ctx, KmsAction.CreateGrant, id);
+  // On a protected key a grant needs the quorum: it widens who may use the key, as a policy change does.
+  const q = await quorumFor(ctx, 'createGrant', id, params, approvals);
   const now = (ctx.now ?? Date.now)();
   const grant = {
     id: randomUUID(),
@@ -564,8 +568,11 @@ const createGrant: KmsOperation = async (params, ctx) => {
     expiresAt: now + seconds * 1000,
     createdBy: ctx.principal.name,
   };
-  await ctx.keystore.addGrant(id, grant);
-  return { keyId: id, grantId: grant.id, expiresAt: new Date(grant.expiresAt).toISOString() };
+  await ctx.keystore.addGrant(id, grant, q.sequence);
+  return approved(
+    { keyId: id, grantId: grant.id, expiresAt: new Date(grant.expiresAt).toISOString() },
+    q.approvedBy,
+  );
 };
 
 const listGrants: KmsOperation = async (params, ctx) => {
@@ -738,12 +745,32 @@ function setAlias(replace: boolean): KmsOperation {
        (as AWS KMS): otherwise a principal allowed on its own key could take over another tenant's alias. */
     if (replace) {
       const current = currentAliasTarget(ctx, name);
-      if (current !== undefined && current !== id) await authorize(ctx, action, current);
+      if (current !== undefined && current !== id) {
+        await authorize(ctx, action, current);
+        await refuseIfProtected(ctx, current, name, 'repoint');
+      }
     }
     await authorize(ctx, action, id);
     await ctx.keystore.setAlias(name, id, replace);
     return { aliasName: name, targetKeyId: id };
   };
+}
+
+/**
+ * An alias that names a protected key stays on it: repointing it elsewhere (or deleting it) would let one admin send
+ * the data that callers encrypt under the alias to another key, around the quorum. It moves once the protection is
+ * removed, which itself needs the quorum (putKeyQuorum null).
+ * @throws KmsError QUORUM_REQUIRED
+ */
+async function refuseIfProtected(ctx: KmsContext, keyId: string, alias: string, what: string): Promise<void> {
+  const r = await ctx.keystore.get(keyId);
+  if (r.quorum !== undefined) {
+    throw new KmsError(
+      'QUORUM_REQUIRED',
+      `cannot ${what} ${alias}: it names protected key ${keyId}; remove the key's quorum first (approved by the quorum)`,
+      { details: { keyId, aliasName: alias } },
+    );
+  }
 }
 
 /** The key an existing alias points to, or undefined. */
@@ -756,7 +783,9 @@ const deleteAlias: KmsOperation = async (params, ctx) => {
   const name = stringParam(params, 'aliasName', LIMITS.maxAliasNameBytes);
   if (name === undefined) throw new ProtocolError('REQUEST_INVALID', 'aliasName is required');
   /* Precondition: deleting an alias is decided on the key it points to (a missing alias: asked without a key). */
-  await authorize(ctx, KmsAction.DeleteAlias, currentAliasTarget(ctx, name));
+  const current = currentAliasTarget(ctx, name);
+  await authorize(ctx, KmsAction.DeleteAlias, current);
+  if (current !== undefined) await refuseIfProtected(ctx, current, name, 'delete');
   await ctx.keystore.deleteAlias(name);
   return {};
 };

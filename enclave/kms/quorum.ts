@@ -74,6 +74,7 @@ function rejection(
   principal: Registered | undefined,
   { quorum, digest, now }: QuorumRequest,
   approvedBy: readonly string[],
+  approvedKeys: readonly Uint8Array[],
 ): ApprovalRejection | undefined {
   /* Precondition: the approver is one of the key's approvers. */
   if (!quorum.approvers.includes(a.approver)) return 'not-an-approver';
@@ -89,8 +90,10 @@ function rejection(
   if (!verifies(principal.publicKey, approvalSignedBytes(digest, a.expiresAt), a.signature)) {
     return 'signature-invalid';
   }
-  /* Precondition: each approver counts once. */
+  /* Precondition: each approver counts once, and so does each key (one key registered under two names, e.g.
+     before keys were stored canonically, is one person). */
   if (approvedBy.includes(a.approver)) return 'duplicate';
+  if (approvedKeys.some((k) => Buffer.from(k).equals(Buffer.from(principal.publicKey)))) return 'duplicate';
   return undefined;
 }
 
@@ -113,11 +116,15 @@ export function evaluateApprovals(request: QuorumRequest): QuorumEvaluation {
   }
   const registered = new Map((request.principals?.list() ?? []).map((p) => [p.name, p]));
   const approvedBy: string[] = [];
+  const approvedKeys: Uint8Array[] = [];
   const rejected: Array<{ index: number; approver: string; reason: ApprovalRejection }> = [];
   for (const [index, a] of approvals.entries()) {
-    const reason = rejection(a, registered.get(a.approver), request, approvedBy);
-    if (reason === undefined) approvedBy.push(a.approver);
-    else rejected.push({ index, approver: a.approver, reason });
+    const principal = registered.get(a.approver);
+    const reason = rejection(a, principal, request, approvedBy, approvedKeys);
+    if (reason === undefined && principal !== undefined) {
+      approvedBy.push(a.approver);
+      approvedKeys.push(principal.publicKey);
+    } else if (reason !== undefined) rejected.push({ index, approver: a.approver, reason });
   }
   return { threshold: request.quorum.threshold, approvedBy, rejected };
 }

@@ -8,6 +8,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { asciiJson } from '../../client/cli/approval.js';
 import {
   type CliResult,
   type CliService,
@@ -232,4 +233,18 @@ describe('ekms approval (CLI against a real service)', () => {
     },
     TEST_TIMEOUT,
   );
+});
+
+describe('what an approver reads is what is signed', () => {
+  it('approval sign shows parameters as printable ASCII: bidi overrides, zero-width and look-alike characters are escaped', () => {
+    const policy = 'allow \u202e"nimda" \u200b role:us\u0435r 😀';
+    const shown = asciiJson({ policy });
+    expect(shown).toMatch(/^[\x20-\x7e\n]*$/);
+    expect(shown).toContain('\\u202e');
+    expect(shown).toContain('\\u200b');
+    expect(shown).toContain('us\\u0435r');
+    expect(shown).toContain('\\ud83d\\ude00');
+    // Still JSON, of the same value.
+    expect(JSON.parse(shown)).toEqual({ policy });
+  });
 });

@@ -304,8 +304,9 @@ describe('request digest: test vectors from an independent implementation', () =
     syncRejects(() => approvalSignedBytes(digest, -1), 'APPROVAL_INVALID');
   });
 
-  it('the protected operations are the six of the issue', () => {
+  it('the protected operations are the six of the issue, and createGrant (a grant widens who may use the key)', () => {
     expect([...PROTECTED_OPERATIONS].sort()).toEqual([
+      'createGrant',
       'disableKey',
       'putKeyPolicy',
       'putKeyQuorum',
@@ -451,6 +452,7 @@ describe('quorum met', () => {
         'putKeyQuorum',
         (id) => ({ keyId: id, quorum: { threshold: 3, approvers: ['carol', 'dave', 'erin'] } }),
       ],
+      ['createGrant', (id) => ({ keyId: id, grantee: 'uma', operations: ['Decrypt'] })],
     ];
     for (const [op, paramsOf] of cases) {
       const id = await protectedKey();
@@ -464,6 +466,64 @@ describe('quorum met', () => {
       expect(r['approvedBy'], op).toEqual(['carol', 'erin']);
       expect(await sequenceOf(id), op).toBe(1);
     }
+  });
+
+  it('one admin cannot route around the quorum with a grant: createGrant on a protected key needs it', async () => {
+    const id = await protectedKey();
+    const params = { keyId: id, grantee: 'uma', operations: ['Decrypt'], expiresInSeconds: 3600 };
+    await rejects(call('createGrant', params, 'frank'), 'QUORUM_REQUIRED');
+    expect((await keystore.get(id)).grants ?? []).toEqual([]);
+    // An approval of another grant (other grantee, other operations, other lifetime) does not count.
+    const other = { ...params, grantee: 'frank' };
+    await rejects(
+      call('createGrant', {
+        ...params,
+        approvals: [
+          await approve('carol', 'createGrant', id, other),
+          await approve('dave', 'createGrant', id, other),
+        ],
+      }),
+      'QUORUM_REQUIRED',
+    );
+    const approvals = [
+      await approve('carol', 'createGrant', id, params),
+      await approve('dave', 'createGrant', id, params),
+    ];
+    const r = await call('createGrant', { ...params, approvals }, 'frank');
+    expect(r['approvedBy']).toEqual(['carol', 'dave']);
+    expect((await keystore.get(id)).grants?.map((g) => g.grantee)).toEqual(['uma']);
+    expect(await sequenceOf(id)).toBe(1);
+    // Unprotected keys grant as before; revoking a grant narrows access and needs nothing.
+    const plain = await plainKey();
+    await call('createGrant', { keyId: plain, grantee: 'uma', operations: ['Decrypt'] }, 'frank');
+    await call('revokeGrant', { keyId: id, grantId: r['grantId'] as string }, 'frank');
+  });
+
+  it('an alias on a protected key stays on it: repointing or deleting it is QUORUM_REQUIRED until the quorum is removed', async () => {
+    const id = await protectedKey();
+    const mine = await plainKey();
+    await call('createAlias', { aliasName: 'alias/payroll', targetKeyId: id }, 'frank');
+    const moved = await rejects(
+      call('updateAlias', { aliasName: 'alias/payroll', targetKeyId: mine }, 'frank'),
+      'QUORUM_REQUIRED',
+    );
+    expect(moved.details).toMatchObject({ keyId: id, aliasName: 'alias/payroll' });
+    await rejects(call('deleteAlias', { aliasName: 'alias/payroll' }, 'frank'), 'QUORUM_REQUIRED');
+    expect(keystore.resolve('alias/payroll')).toBe(id);
+    // Pointing an alias at a protected key, or moving one from a plain key to it, is fine.
+    await call('createAlias', { aliasName: 'alias/other', targetKeyId: mine }, 'frank');
+    await call('updateAlias', { aliasName: 'alias/other', targetKeyId: id }, 'frank');
+    // Once the quorum (with its own approvals) removes the protection, the alias moves.
+    const remove = { keyId: id, quorum: null };
+    await call('putKeyQuorum', {
+      ...remove,
+      approvals: [
+        await approve('carol', 'putKeyQuorum', id, remove),
+        await approve('erin', 'putKeyQuorum', id, remove),
+      ],
+    });
+    await call('updateAlias', { aliasName: 'alias/payroll', targetKeyId: mine }, 'frank');
+    expect(keystore.resolve('alias/payroll')).toBe(mine);
   });
 
   it('operations that are not protected work on a protected key without approvals', async () => {
@@ -635,6 +695,19 @@ describe('approval checks that need another principal registry (evaluateApproval
     });
     expect(e.approvedBy).toEqual(['carol']);
     expect(e.rejected).toEqual([{ index: 1, approver: 'dave', reason: 'not-admin' }]);
+  });
+
+  it('one key registered under two approver names counts once (duplicate)', () => {
+    const twin: RegisteredPrincipal = { ...registered('dave'), publicKey: ids.carol.publicKey };
+    const e = evaluateApprovals({
+      quorum,
+      digest,
+      approvals: [sign('carol'), signApproval(digest, ids.carol, 'dave', T0 + HOUR)],
+      principals: directory([registered('carol'), twin]),
+      now: T0,
+    });
+    expect(e.approvedBy).toEqual(['carol']);
+    expect(e.rejected).toEqual([{ index: 1, approver: 'dave', reason: 'duplicate' }]);
   });
 
   it('an approver who is not registered does not count', () => {
@@ -892,6 +965,50 @@ describe('ReleaseKey (export to an attested workload) on a protected key', () =>
     const plain = ((await call('createKey', { releasePolicy }))['keyMetadata'] as { keyId: string }).keyId;
     const p = await call('releaseKey', { keyId: plain }, 'root', workloadCtx);
     expect(p['release']).toBeInstanceOf(Uint8Array);
+  });
+
+  it('a release that cannot happen (no such version, a disabled key) leaves the sequence and approvals usable', async () => {
+    const releasePolicy = JSON.stringify({ version: 1, allowSimulated: true, measurements: [PCR0] });
+    const id = (
+      (await call('createKey', { releasePolicy, quorum: QUORUM }))['keyMetadata'] as { keyId: string }
+    ).keyId;
+    const digestHex = recipientDigestOf(workloadCtx);
+    const missing = { keyId: id, keyVersion: 5, recipientDigest: digestHex };
+    const forMissing = [
+      await approve('carol', 'releaseKey', id, missing),
+      await approve('dave', 'releaseKey', id, missing),
+    ];
+    await rejects(
+      call('releaseKey', { ...missing, approvals: forMissing }, 'root', workloadCtx),
+      'KEY_VERSION_NOT_FOUND',
+    );
+    expect(await sequenceOf(id)).toBe(0);
+    const params = { keyId: id, keyVersion: 1, recipientDigest: digestHex };
+    const approvals = [
+      await approve('carol', 'releaseKey', id, params),
+      await approve('dave', 'releaseKey', id, params),
+    ];
+    // Disabled (with its own quorum, sequence 0 → 1), a release fails on the state and uses nothing up.
+    const disable = { keyId: id };
+    await call('disableKey', {
+      ...disable,
+      approvals: [
+        await approve('carol', 'disableKey', id, disable),
+        await approve('erin', 'disableKey', id, disable),
+      ],
+    });
+    const now1 = [
+      await approve('carol', 'releaseKey', id, params),
+      await approve('dave', 'releaseKey', id, params),
+    ];
+    await rejects(call('releaseKey', { ...params, approvals: now1 }, 'root', workloadCtx), 'KEY_DISABLED');
+    expect(await sequenceOf(id)).toBe(1);
+    await call('enableKey', { keyId: id });
+    const r = await call('releaseKey', { ...params, approvals: now1 }, 'root', workloadCtx);
+    expect(r['approvedBy']).toEqual(['carol', 'dave']);
+    expect(await sequenceOf(id)).toBe(2);
+    // The approvals gathered at sequence 0 were voided by the approved disable, not by the failed releases.
+    await rejects(call('releaseKey', { ...params, approvals }, 'root', workloadCtx), 'QUORUM_REQUIRED');
   });
 });
 
