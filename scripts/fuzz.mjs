@@ -30,16 +30,27 @@ if (!/^[1-9]\d*$/.test(runs)) {
   console.error(`fuzz: --runs must be a positive integer, not ${JSON.stringify(runs)}`);
   process.exit(2);
 }
-const files = args.some((a) => !a.startsWith('-')) ? args : [...SUITES, ...args];
+const named = args.filter((a) => !a.startsWith('-'));
+const flags = args.filter((a) => a.startsWith('-'));
+const files = named.length > 0 ? named : SUITES;
 const started = Date.now();
+console.log(`fuzz: ${runs} cases per property over ${files.length} suite(s)`);
+// One vitest run per suite, in turn: a failure's counterexample and seed (fast-check prints both; rerun it with
+// fc.configureGlobal({seed, path}) or the seed in the test) are printed when that suite ends, not hours later.
+const summary = [];
+for (const file of files) {
+  const t = Date.now();
+  const r = spawnSync('npx', ['vitest', 'run', file, ...flags], {
+    stdio: 'inherit',
+    env: { ...process.env, EKMS_PROPERTY_RUNS: runs },
+  });
+  summary.push({ file, ok: r.status === 0, seconds: Math.round((Date.now() - t) / 1000) });
+}
+console.log('\nfuzz summary');
+for (const s of summary)
+  console.log(`  ${s.ok ? 'passed' : 'FAILED'}  ${String(s.seconds).padStart(6)} s  ${s.file}`);
+const failed = summary.filter((s) => !s.ok).length;
 console.log(
-  `fuzz: ${runs} cases per property over ${files.filter((f) => !f.startsWith('-')).length} suite(s)`,
+  `fuzz: ${failed === 0 ? 'passed' : `${failed} suite(s) FAILED`} in ${((Date.now() - started) / 1000).toFixed(0)} s`,
 );
-const r = spawnSync('npx', ['vitest', 'run', ...files], {
-  stdio: 'inherit',
-  env: { ...process.env, EKMS_PROPERTY_RUNS: runs },
-});
-console.log(
-  `fuzz: ${r.status === 0 ? 'passed' : 'FAILED'} in ${((Date.now() - started) / 1000).toFixed(0)} s`,
-);
-process.exit(r.status ?? 1);
+process.exit(failed === 0 ? 0 : 1);
