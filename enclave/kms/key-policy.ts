@@ -186,6 +186,7 @@ export const KEY_POLICY_LINT_CODES = Object.freeze([
   'ATTESTATION_SIMULATED_ALLOWED',
   'ATTESTATION_DEBUG_ALLOWED',
   'RELEASE_POLICY_INVALID',
+  'PROTECTED_BY_ROLE',
 ] as const);
 export type KeyPolicyLintCode = (typeof KEY_POLICY_LINT_CODES)[number];
 
@@ -948,7 +949,7 @@ function isWorkloadEntry(e: string): boolean {
  */
 export function lintKeyPolicy(
   policy: KeyPolicy,
-  options: { readonly releasePolicy?: string | null } = {},
+  options: { readonly releasePolicy?: string | null; readonly protectedKey?: boolean } = {},
 ): KeyPolicyFinding[] {
   const compiled = typeof policy === 'object' && policy !== null ? COMPILED.get(policy) : undefined;
   if (compiled === undefined)
@@ -1041,6 +1042,17 @@ export function lintKeyPolicy(
     }
     if (s.principals.includes('role:user') && ADMIN_ONLY.some((a) => s.actions.has(a))) {
       add('USER_CAN_ADMINISTER', `${name(s)} gives administrative actions to role:user`, s);
+    }
+    // Dual control guards the key's policy, not principal registration (single-admin): on a protected key, an
+    // Allow by role or to everyone lets one admin register a principal that qualifies (docs/key-policy.md §10).
+    const broad = s.principals.filter((p) => p === '*' || p.startsWith('role:'));
+    if (options.protectedKey === true && plaintext.length > 0 && broad.length > 0) {
+      add(
+        'PROTECTED_BY_ROLE',
+        `${name(s)} lets ${broad.join(', ')} ${plaintext.join(', ')} on a protected key: one admin can register a ` +
+          'principal that qualifies, around the quorum; name the principals instead',
+        s,
+      );
     }
   }
   return findings;

@@ -504,7 +504,10 @@ const lintKeyPolicyOp: KmsOperation = async (params, ctx) => {
   await authorize(ctx, KmsAction.GetKeyPolicy, id);
   const r = await ctx.keystore.get(id);
   const policy = r.keyPolicy == null ? DEFAULT_KEY_POLICY : parseKeyPolicyText(r.keyPolicy);
-  const findings = lintKeyPolicy(policy, { releasePolicy: r.releasePolicy ?? null });
+  const findings = lintKeyPolicy(policy, {
+    releasePolicy: r.releasePolicy ?? null,
+    protectedKey: r.quorum !== undefined,
+  });
   return {
     keyId: id,
     findings: findings.map((f) => ({

@@ -526,6 +526,33 @@ describe('quorum met', () => {
     expect(keystore.resolve('alias/payroll')).toBe(mine);
   });
 
+  it('lint: a protected key whose policy lets a role or everyone read it is PROTECTED_BY_ROLE; named principals are not', async () => {
+    const codes = async (id: string) =>
+      ((await call('lintKeyPolicy', { keyId: id }))['findings'] as Array<{ code: string }>).map(
+        (f) => f.code,
+      );
+    const id = await protectedKey();
+    expect(await codes(id)).toContain('PROTECTED_BY_ROLE'); // the default policy: role:user may Decrypt
+    expect(await codes(await plainKey())).not.toContain('PROTECTED_BY_ROLE');
+    const named = JSON.stringify({
+      version: 1,
+      statements: [
+        { effect: 'Allow', principals: ['uma'], actions: ['use:*'] },
+        { effect: 'Allow', principals: ['role:admin'], actions: ['admin:*'] },
+        { effect: 'Allow', principals: ['*'], actions: ['DescribeKey'] },
+      ],
+    });
+    const params = { keyId: id, policy: named };
+    await call('putKeyPolicy', {
+      ...params,
+      approvals: [
+        await approve('carol', 'putKeyPolicy', id, params),
+        await approve('dave', 'putKeyPolicy', id, params),
+      ],
+    });
+    expect(await codes(id)).not.toContain('PROTECTED_BY_ROLE');
+  });
+
   it('operations that are not protected work on a protected key without approvals', async () => {
     const id = await protectedKey();
     await call('encrypt', { keyId: id, plaintext: new Uint8Array([1]) }, 'root');
