@@ -26,7 +26,7 @@ import { loadSimulationRootKey } from './keystore/root-key.js';
 import { adminOnly } from './kms/authorizer.js';
 import { policyAuthorizer } from './kms/policy-authorizer.js';
 import type { OperationContext } from './operations.js';
-import { PrincipalRegistry } from './principals.js';
+import { canonicalSpki, PrincipalRegistry } from './principals.js';
 import { startEnclaveServer } from './server.js';
 import { EnclaveIdentity } from './session.js';
 import { StorageClient } from './storage/storage-client.js';
@@ -93,7 +93,18 @@ async function main(): Promise<void> {
   if (adminKeyHex !== undefined && !/^([0-9a-f]{2})+$/.test(adminKeyHex)) {
     throw new EkmsError('USAGE_ERROR', '--admin-key takes the admin public key as SPKI DER in lowercase hex');
   }
-  const adminKey = adminKeyHex === undefined ? undefined : new Uint8Array(Buffer.from(adminKeyHex, 'hex'));
+  let adminKey: Uint8Array | undefined;
+  if (adminKeyHex !== undefined) {
+    /* Precondition: the launch admin key is an Ed25519 SPKI public key (stored canonical: decision 36). */
+    try {
+      adminKey = canonicalSpki(new Uint8Array(Buffer.from(adminKeyHex, 'hex')));
+    } catch {
+      throw new EkmsError(
+        'USAGE_ERROR',
+        '--admin-key is not an Ed25519 public key (SPKI DER in lowercase hex)',
+      );
+    }
+  }
   const rootKeyMode = values['root-key'] ?? 'insecure-simulation';
   if (rootKeyMode !== 'insecure-simulation' && rootKeyMode !== 'custody') {
     throw new EkmsError('USAGE_ERROR', '--root-key takes insecure-simulation or custody');

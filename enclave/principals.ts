@@ -100,6 +100,14 @@ export function canonicalSpki(spki: Uint8Array): Uint8Array {
 
 const sameKey = (a: Uint8Array, b: Uint8Array): boolean => Buffer.from(a).equals(Buffer.from(b));
 
+function canonicalOrUndefined(spki: Uint8Array): Uint8Array | undefined {
+  try {
+    return canonicalSpki(spki);
+  } catch {
+    return undefined;
+  }
+}
+
 export class PrincipalRegistry {
   readonly #principals: RegisteredPrincipal[];
   /** Where changes are sealed (absent for an in-memory registry, e.g. without a storage channel). */
@@ -138,9 +146,11 @@ export class PrincipalRegistry {
           version,
         });
         keep = true;
+        // Informational only (the sealed admin stays either way): a key that does not even parse is "different".
+        const admin = options.admin === undefined ? undefined : canonicalOrUndefined(options.admin);
         if (
           options.admin !== undefined &&
-          !registry.#principals.some((p) => sameKey(p.publicKey, canonicalSpki(options.admin!)))
+          !registry.#principals.some((p) => admin !== undefined && sameKey(p.publicKey, admin))
         ) {
           options.logger.warn(
             'the host passed an admin key that differs from the sealed one; the sealed admin stays',

@@ -197,8 +197,9 @@ function serveConnection(socket: net.Socket, opts: EnclaveServerOptions): void {
         const digest = new Uint8Array(createHash('sha256').update(frame).digest());
         let result: Params;
         try {
-          /* Precondition: nothing is done without an audit record: once the log is broken (a failed append), an
-             audited request is refused before it acts (a retried CreateKey would otherwise create keys unaudited). */
+          /* Precondition: once the log is broken (a failed append), an audited request is refused before it acts (a
+             retried CreateKey would otherwise create keys unaudited). A request already running when an append fails
+             still acts and is then refused without a record: that window is inherent (docs/audit.md §2). */
           const broken = audited ? (opts.context.audit as AuditLog).failure : undefined;
           if (broken !== undefined) {
             throw new AuditError(

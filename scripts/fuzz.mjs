@@ -2,6 +2,7 @@
 // can reach, at EKMS_PROPERTY_RUNS cases per property (default 100 000; `npm run fuzz -- --runs N`, and any other
 // arguments go to vitest, e.g. a file filter: `npm run fuzz -- --runs 20000 test/shared`).
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 
 const SUITES = [
   'test/shared/frame.test.ts',
@@ -30,8 +31,9 @@ if (!/^[1-9]\d*$/.test(runs)) {
   console.error(`fuzz: --runs must be a positive integer, not ${JSON.stringify(runs)}`);
   process.exit(2);
 }
-const named = args.filter((a) => !a.startsWith('-'));
-const flags = args.filter((a) => a.startsWith('-'));
+// Suites are the arguments that name existing files; everything else goes to vitest as given (`-t NAME` included).
+const named = args.filter((a) => !a.startsWith('-') && existsSync(a));
+const flags = args.filter((a) => !named.includes(a));
 const files = named.length > 0 ? named : SUITES;
 const started = Date.now();
 console.log(`fuzz: ${runs} cases per property over ${files.length} suite(s)`);

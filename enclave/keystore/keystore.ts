@@ -574,7 +574,9 @@ export class Keystore {
     return this.#update(
       id,
       (r) => {
-        if (r.state === KeyState.Destroyed) throw stateInvalid(r, 'set the quorum of');
+        // A destroyed key's quorum can still be removed (with its approvals): an alias that names the key stays on
+        // it while it is protected, and would otherwise be stuck for good.
+        if (r.state === KeyState.Destroyed && quorum !== null) throw stateInvalid(r, 'set the quorum of');
         const { quorum: _old, ...rest } = r;
         const approvalSequence = (r.approvalSequence ?? 0) + 1;
         return quorum === null
@@ -656,11 +658,19 @@ export class Keystore {
    * @throws KmsError ALIAS_INVALID, ALIAS_EXISTS, ALIAS_NOT_FOUND (replace of a missing alias), KEY_NOT_FOUND,
    *   KEY_LIMIT_EXCEEDED, KEY_STATE_INVALID (target destroyed)
    */
-  setAlias(name: string, keyIdOrAlias: string, replace: boolean): Promise<void> {
+  setAlias(
+    name: string,
+    keyIdOrAlias: string,
+    replace: boolean,
+    guard?: (current: KeyRecord | undefined, target: string) => void,
+  ): Promise<void> {
     return this.#serial(async () => {
       checkAliasName(name);
       const id = this.resolve(keyIdOrAlias);
       const target = this.#record(id);
+      // The caller's rule about the alias's current key, checked where no other alias change can interleave.
+      const currentId = this.#manifest.aliases.get(name);
+      guard?.(currentId === undefined ? undefined : this.#record(currentId), id);
       if (target.state === KeyState.Destroyed) throw stateInvalid(target, 'alias');
       const exists = this.#manifest.aliases.has(name);
       if (!replace && exists) throw new KmsError('ALIAS_EXISTS', `alias ${name} already exists`);
@@ -689,10 +699,12 @@ export class Keystore {
   }
 
   /** @throws KmsError ALIAS_INVALID, ALIAS_NOT_FOUND */
-  deleteAlias(name: string): Promise<void> {
+  deleteAlias(name: string, guard?: (current: KeyRecord | undefined) => void): Promise<void> {
     return this.#serial(async () => {
       checkAliasName(name);
-      if (!this.#manifest.aliases.has(name)) throw new KmsError('ALIAS_NOT_FOUND', `no alias ${name}`);
+      const currentId = this.#manifest.aliases.get(name);
+      if (currentId === undefined) throw new KmsError('ALIAS_NOT_FOUND', `no alias ${name}`);
+      guard?.(this.#record(currentId));
       const aliases = new Map(this.#manifest.aliases);
       aliases.delete(name);
       await this.#commit(undefined, aliases);

@@ -187,6 +187,7 @@ export const KEY_POLICY_LINT_CODES = Object.freeze([
   'ATTESTATION_DEBUG_ALLOWED',
   'RELEASE_POLICY_INVALID',
   'PROTECTED_BY_ROLE',
+  'PROTECTED_UNREGISTERED_PRINCIPAL',
 ] as const);
 export type KeyPolicyLintCode = (typeof KEY_POLICY_LINT_CODES)[number];
 
@@ -949,7 +950,12 @@ function isWorkloadEntry(e: string): boolean {
  */
 export function lintKeyPolicy(
   policy: KeyPolicy,
-  options: { readonly releasePolicy?: string | null; readonly protectedKey?: boolean } = {},
+  options: {
+    readonly releasePolicy?: string | null;
+    readonly protectedKey?: boolean;
+    /** Whether a principal name is registered now (for PROTECTED_UNREGISTERED_PRINCIPAL). */
+    readonly isRegistered?: (name: string) => boolean;
+  } = {},
 ): KeyPolicyFinding[] {
   const compiled = typeof policy === 'object' && policy !== null ? COMPILED.get(policy) : undefined;
   if (compiled === undefined)
@@ -1046,6 +1052,22 @@ export function lintKeyPolicy(
     // Dual control guards the key's policy, not principal registration (single-admin): on a protected key, an
     // Allow by role or to everyone lets one admin register a principal that qualifies (docs/key-policy.md §10).
     const broad = s.principals.filter((p) => p === '*' || p.startsWith('role:'));
+    // Likewise a name nobody holds yet: the first admin to register it gets the statement.
+    const isRegistered = options.isRegistered;
+    const unregistered =
+      isRegistered === undefined
+        ? []
+        : s.principals.filter(
+            (p) => p !== '*' && !p.startsWith('role:') && !isWorkloadEntry(p) && !isRegistered(p),
+          );
+    if (options.protectedKey === true && unregistered.length > 0) {
+      add(
+        'PROTECTED_UNREGISTERED_PRINCIPAL',
+        `${name(s)} names ${unregistered.join(', ')}, not registered: on a protected key, the first admin to ` +
+          'register that name gets what the statement allows',
+        s,
+      );
+    }
     if (options.protectedKey === true && plaintext.length > 0 && broad.length > 0) {
       add(
         'PROTECTED_BY_ROLE',

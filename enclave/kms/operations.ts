@@ -35,6 +35,7 @@ import {
   DEFAULT_KEY_POLICY_DOCUMENT,
   lintKeyPolicy,
   parseKeyPolicyText,
+  WORKLOAD_PRINCIPAL_PREFIX,
 } from './key-policy.js';
 import {
   bytesParam,
@@ -507,6 +508,7 @@ const lintKeyPolicyOp: KmsOperation = async (params, ctx) => {
   const findings = lintKeyPolicy(policy, {
     releasePolicy: r.releasePolicy ?? null,
     protectedKey: r.quorum !== undefined,
+    isRegistered: (n) => (ctx.principals?.list() ?? []).some((p) => p.name === n),
   });
   return {
     keyId: id,
@@ -559,6 +561,17 @@ const createGrant: KmsOperation = async (params, ctx) => {
   const seconds = intParam(params, 'expiresInSeconds', 60, 30 * DAY_SECONDS) ?? DAY_SECONDS;
   const approvals = parseApprovals(params['approvals']);
   await authorize(ctx, KmsAction.CreateGrant, id);
+  /* Precondition: the grantee exists now — a registered principal, or a workload principal (named by its
+     measurement; registered names cannot contain ':'). A grant to a name nobody holds yet would go to whichever
+     admin registers that name first, around whoever approved the grant. */
+  if (
+    !grantee.startsWith(WORKLOAD_PRINCIPAL_PREFIX) &&
+    !(ctx.principals?.list() ?? []).some((p) => p.name === grantee)
+  ) {
+    throw new KmsError('GRANT_INVALID', `grantee ${grantee} is not a registered principal`, {
+      details: { grantee },
+    });
+  }
   // On a protected key a grant needs the quorum: it widens who may use the key, as a policy change does.
   const q = await quorumFor(ctx, 'createGrant', id, params, approvals);
   const now = (ctx.now ?? Date.now)();
@@ -748,30 +761,30 @@ function setAlias(replace: boolean): KmsOperation {
        (as AWS KMS): otherwise a principal allowed on its own key could take over another tenant's alias. */
     if (replace) {
       const current = currentAliasTarget(ctx, name);
-      if (current !== undefined && current !== id) {
-        await authorize(ctx, action, current);
-        await refuseIfProtected(ctx, current, name, 'repoint');
-      }
+      if (current !== undefined && current !== id) await authorize(ctx, action, current);
     }
     await authorize(ctx, action, id);
-    await ctx.keystore.setAlias(name, id, replace);
+    // Re-checked inside the keystore's serialised change: a concurrent move onto a protected key counts.
+    await ctx.keystore.setAlias(name, id, replace, (current, target) => {
+      if (current !== undefined && current.id !== target) refuseIfProtected(current, name, 'repoint');
+    });
     return { aliasName: name, targetKeyId: id };
   };
 }
 
 /**
- * An alias that names a protected key stays on it: repointing it elsewhere (or deleting it) would let one admin send
- * the data that callers encrypt under the alias to another key, around the quorum. It moves once the protection is
- * removed, which itself needs the quorum (putKeyQuorum null).
+ * An alias that names a protected key stays on it: repointing it elsewhere (or deleting it, after which it could be
+ * created again elsewhere) would let one admin send the data that callers encrypt under the alias to another key,
+ * around the quorum. It moves once the protection is removed, which itself needs the quorum (putKeyQuorum null;
+ * also on a destroyed key).
  * @throws KmsError QUORUM_REQUIRED
  */
-async function refuseIfProtected(ctx: KmsContext, keyId: string, alias: string, what: string): Promise<void> {
-  const r = await ctx.keystore.get(keyId);
+function refuseIfProtected(r: KeyRecord, alias: string, what: string): void {
   if (r.quorum !== undefined) {
     throw new KmsError(
       'QUORUM_REQUIRED',
-      `cannot ${what} ${alias}: it names protected key ${keyId}; remove the key's quorum first (approved by the quorum)`,
-      { details: { keyId, aliasName: alias } },
+      `cannot ${what} ${alias}: it names protected key ${r.id}; remove the key's quorum first (approved by the quorum)`,
+      { details: { keyId: r.id, aliasName: alias } },
     );
   }
 }
@@ -786,10 +799,10 @@ const deleteAlias: KmsOperation = async (params, ctx) => {
   const name = stringParam(params, 'aliasName', LIMITS.maxAliasNameBytes);
   if (name === undefined) throw new ProtocolError('REQUEST_INVALID', 'aliasName is required');
   /* Precondition: deleting an alias is decided on the key it points to (a missing alias: asked without a key). */
-  const current = currentAliasTarget(ctx, name);
-  await authorize(ctx, KmsAction.DeleteAlias, current);
-  if (current !== undefined) await refuseIfProtected(ctx, current, name, 'delete');
-  await ctx.keystore.deleteAlias(name);
+  await authorize(ctx, KmsAction.DeleteAlias, currentAliasTarget(ctx, name));
+  await ctx.keystore.deleteAlias(name, (current) => {
+    if (current !== undefined) refuseIfProtected(current, name, 'delete');
+  });
   return {};
 };
 

@@ -177,4 +177,16 @@ export function checkQuorumApprovers(
       { details: { notAdmins } },
     );
   }
+  /* Precondition: M distinct keys can approve (one key under two names counts once: a quorum it alone could not
+     meet would lock the key, its removal included). */
+  const keys = new Set(
+    quorum.approvers.map((n) => Buffer.from(registered.get(n)!.publicKey).toString('hex')),
+  );
+  if (keys.size < quorum.threshold) {
+    throw new KmsError(
+      'QUORUM_INVALID',
+      `quorum: ${quorum.threshold} approvals needed but the approvers hold only ${keys.size} distinct keys`,
+      { details: { distinctKeys: keys.size, threshold: quorum.threshold } },
+    );
+  }
 }

@@ -266,16 +266,19 @@ describe.skipIf(tmpfsSkip !== null)('disk full: state directory and audit log on
   });
 
   afterAll(async () => {
-    await host?.close();
-    if (mounted) {
-      try {
-        execFileSync('umount', [mnt], { stdio: 'pipe' });
-      } catch {
-        // Still busy (a process of a failed run holds a file): detach it, so that the directory can go.
-        execFileSync('umount', ['-l', mnt], { stdio: 'pipe' });
+    try {
+      await host?.close();
+    } finally {
+      if (mounted) {
+        try {
+          execFileSync('umount', [mnt], { stdio: 'pipe' });
+        } catch {
+          // Still busy (a process of a failed run holds a file): detach it, so that the directory can go.
+          execFileSync('umount', ['-l', mnt], { stdio: 'pipe' });
+        }
       }
+      rmSync(dir, { recursive: true, force: true });
     }
-    rmSync(dir, { recursive: true, force: true });
   }, 60_000);
 
   it('STORE_FULL, then AUDIT_UNAVAILABLE for the run; nothing acknowledged is lost and the audit log tells what happened', async () => {
@@ -305,9 +308,14 @@ describe.skipIf(tmpfsSkip !== null)('disk full: state directory and audit log on
     // The blob store fills first: every CreateKey takes a new 4 KiB page (its key record, then a temp copy of the
     // manifest), the audit log one page per ~3 keys. The failing put is the key record or the manifest, whichever
     // found no page (measured: the manifest at 256 KiB). Retriable, as designed: it can succeed once there is space.
-    expect(full?.code).toBe('STORE_FULL');
+    // The one other order (about one CreateKey in 5 s): the enclave's periodic checkpoint found no page for the
+    // sealed audit head first; then the log broke for the run and the CreateKey was refused before it acted.
+    const headWriteFirst = full?.code === 'AUDIT_UNAVAILABLE';
+    if (!headWriteFirst) {
+      expect(full?.code).toBe('STORE_FULL');
+      expect(full?.message).toMatch(/ENOSPC at write/);
+    }
     expect(full?.retriable).toBe(true);
-    expect(full?.message).toMatch(/ENOSPC at write/);
     expect(keys.length).toBeGreaterThanOrEqual(5);
     expect(tempFiles(stateDir)).toEqual([]);
 
@@ -317,7 +325,7 @@ describe.skipIf(tmpfsSkip !== null)('disk full: state directory and audit log on
     // answered (lines are chained and sent before the answer, their fsync is not awaited), every later one is
     // refused with AUDIT_UNAVAILABLE: no key use without an audit record.
     let served = 0;
-    let broken: EkmsError | undefined;
+    let broken: EkmsError | undefined = headWriteFirst ? full : undefined;
     for (let n = 0; n < 5_000 && broken === undefined; n++) {
       const a = acked[n % acked.length]!;
       try {

@@ -36,9 +36,9 @@ async function codeOf(p: Promise<unknown>): Promise<string> {
   return 'OK';
 }
 
-async function newRegistry(admin: Uint8Array): Promise<PrincipalRegistry> {
+async function newRegistry(admin: Uint8Array, storage = new MemoryStorage()): Promise<PrincipalRegistry> {
   return PrincipalRegistry.load({
-    storage: new MemoryStorage(),
+    storage,
     rootKey: new Uint8Array(32).fill(3),
     admin,
     logger: pino({ level: 'silent' }),
@@ -91,5 +91,22 @@ describe('PrincipalRegistry: one key, one principal', () => {
         binder,
       ),
     ).toThrow(expect.objectContaining({ code: 'AUTHENTICATION_FAILED' }));
+  });
+
+  it('a later start with another (even unparsable) --admin-key loads the sealed registry: the sealed admin stays', async () => {
+    const storage = new MemoryStorage();
+    const admin = ed25519();
+    await newRegistry(admin.der, storage);
+    const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    for (const other of [
+      new Uint8Array(ec.publicKey.export({ type: 'spki', format: 'der' })),
+      new Uint8Array([1, 2, 3]),
+      ed25519().der,
+    ]) {
+      const again = await newRegistry(other, storage);
+      expect(again.list().map((p) => [p.name, Buffer.from(p.publicKey).toString('hex')])).toEqual([
+        ['admin', Buffer.from(admin.der).toString('hex')],
+      ]);
+    }
   });
 });

@@ -551,6 +551,75 @@ describe('quorum met', () => {
       ],
     });
     expect(await codes(id)).not.toContain('PROTECTED_BY_ROLE');
+    expect(await codes(id)).not.toContain('PROTECTED_UNREGISTERED_PRINCIPAL');
+    // A name nobody holds yet is flagged: the first admin to register it would get the statement.
+    const future = named.replace('"uma"', '"app-payroll"');
+    const p2 = { keyId: id, policy: future };
+    await call('putKeyPolicy', {
+      ...p2,
+      approvals: [
+        await approve('carol', 'putKeyPolicy', id, p2),
+        await approve('dave', 'putKeyPolicy', id, p2),
+      ],
+    });
+    expect(await codes(id)).toContain('PROTECTED_UNREGISTERED_PRINCIPAL');
+  });
+
+  it('a grant goes to a principal that exists: an unregistered grantee is GRANT_INVALID, also with approvals', async () => {
+    const id = await protectedKey();
+    const params = { keyId: id, grantee: 'not-yet-registered', operations: ['Decrypt'] };
+    const approvals = [
+      await approve('carol', 'createGrant', id, params),
+      await approve('dave', 'createGrant', id, params),
+    ];
+    await rejects(call('createGrant', { ...params, approvals }), 'GRANT_INVALID');
+    await rejects(call('createGrant', { ...params, keyId: await plainKey() }), 'GRANT_INVALID');
+    expect(await sequenceOf(id)).toBe(0);
+    // A workload principal (named by its measurement; no registered name has a ':') may be a grantee.
+    const w = { keyId: await plainKey(), grantee: `workload:${PCR0.slice(0, 16)}`, operations: ['Decrypt'] };
+    expect((await call('createGrant', w))['grantId']).toEqual(expect.any(String));
+  });
+
+  it('an alias on a destroyed protected key is freed by removing the quorum (allowed on a destroyed key, approved)', async () => {
+    const id = await protectedKey();
+    await call('createAlias', { aliasName: 'alias/old', targetKeyId: id });
+    const del = { keyId: id, pendingWindowInDays: 7 };
+    await call('scheduleKeyDeletion', {
+      ...del,
+      approvals: [
+        await approve('carol', 'scheduleKeyDeletion', id, del),
+        await approve('dave', 'scheduleKeyDeletion', id, del),
+      ],
+    });
+    clock.now += 8 * 24 * HOUR;
+    expect((await keystore.get(id)).state).toBe('Destroyed');
+    await rejects(call('deleteAlias', { aliasName: 'alias/old' }), 'QUORUM_REQUIRED');
+    const remove = { keyId: id, quorum: null };
+    await call('putKeyQuorum', {
+      ...remove,
+      approvals: [
+        await approve('carol', 'putKeyQuorum', id, remove),
+        await approve('dave', 'putKeyQuorum', id, remove),
+      ],
+    });
+    await call('deleteAlias', { aliasName: 'alias/old' });
+    // Setting a quorum on a destroyed key stays refused.
+    await rejects(call('putKeyQuorum', { keyId: id, quorum: QUORUM }), 'KEY_STATE_INVALID');
+  });
+
+  it('the alias rule is checked inside the keystore: two concurrent moves cannot carry an alias off a protected key', async () => {
+    const p = await protectedKey();
+    const u1 = await plainKey();
+    const u2 = await plainKey();
+    await call('createAlias', { aliasName: 'alias/x', targetKeyId: u1 });
+    const results = await Promise.allSettled([
+      call('updateAlias', { aliasName: 'alias/x', targetKeyId: p }),
+      call('updateAlias', { aliasName: 'alias/x', targetKeyId: u2 }),
+    ]);
+    // Both read U1 before either changed it; whatever order the keystore applies them in, the alias ends on P
+    // (the move away from P, if second, is refused there).
+    expect(results[0].status).toBe('fulfilled');
+    expect(keystore.resolve('alias/x')).toBe(p);
   });
 
   it('operations that are not protected work on a protected key without approvals', async () => {
