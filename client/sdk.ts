@@ -768,8 +768,9 @@ export class EkmsClient {
   }
 
   /**
-   * Delegates use operations on a key to a principal until it expires; returns the grant id. On a protected key it
-   * needs the quorum's approvals (docs/key-policy.md §10).
+   * Delegates use operations on a key to a principal until it expires; returns the key id (resolved: never an
+   * alias), the grant id and its expiry. On a protected key it needs the quorum's approvals (docs/key-policy.md
+   * §10), and `approvedBy` names the approvers whose approvals counted.
    */
   async createGrant(
     keyId: string,
@@ -780,20 +781,28 @@ export class EkmsClient {
       expiresInSeconds?: number;
     },
     options?: ApprovalOptions,
-  ): Promise<{ grantId: string; expiresAt: string }> {
+  ): Promise<{ keyId: string; grantId: string; expiresAt: string; approvedBy?: string[] }> {
     const r = await this.request('createGrant', {
       ...defined({ keyId, ...grant, operations: [...grant.operations], contextSubset: grant.contextSubset }),
       ...approvalsParam(options),
     });
-    return { grantId: String(r['grantId']), expiresAt: String(r['expiresAt']) };
+    const approvedBy = r['approvedBy'];
+    return {
+      keyId: String(r['keyId']),
+      grantId: String(r['grantId']),
+      expiresAt: String(r['expiresAt']),
+      ...(Array.isArray(approvedBy) ? { approvedBy: approvedBy.map(String) } : {}),
+    };
   }
 
   async listGrants(keyId: string): Promise<Params> {
     return this.request('listGrants', { keyId });
   }
 
-  async revokeGrant(keyId: string, grantId: string): Promise<void> {
-    await this.request('revokeGrant', { keyId, grantId });
+  /** Revokes a grant at once; returns the key id (resolved: never an alias) and the grant id. */
+  async revokeGrant(keyId: string, grantId: string): Promise<{ keyId: string; grantId: string }> {
+    const r = await this.request('revokeGrant', { keyId, grantId });
+    return { keyId: String(r['keyId']), grantId: String(r['grantId']) };
   }
 
   // ------------------------------------------------------------------------------------ attestation-gated release

@@ -31,6 +31,7 @@ import {
   type ClientOptions,
   clientOptions,
   collect,
+  durationOption,
   intOption,
   ioError,
   readBounded,
@@ -66,7 +67,11 @@ function writeText(path: string, text: string): void {
   }
 }
 
-async function readApprovals(files: readonly string[]): Promise<Approval[]> {
+/**
+ * The approvals in `--approval` files (at most APPROVAL_LIMITS.maxApprovals), for an operation on a protected key.
+ * @throws ConfigError USAGE_ERROR, IO_ERROR; KmsError APPROVAL_INVALID (a file that is not an approval document)
+ */
+export async function readApprovals(files: readonly string[]): Promise<Approval[]> {
   if (files.length > APPROVAL_LIMITS.maxApprovals) {
     throw usage(`at most ${APPROVAL_LIMITS.maxApprovals} --approval files`);
   }
@@ -83,17 +88,11 @@ function quorumOf(o: { threshold?: string; approver: string[] }): { threshold: n
 }
 
 /**
- * `--expires-in` as milliseconds: N followed by s, m or h; at most 24 h.
+ * `--expires-in` as milliseconds: N followed by s, m, h or d; at most 24 h.
  * @throws ConfigError USAGE_ERROR
  */
 export function parseExpiresIn(value: string): number {
-  const m = /^(\d{1,6})([smh])$/.exec(value);
-  const unit = { s: 1000, m: 60_000, h: 3_600_000 } as const;
-  const ms = m === null ? Number.NaN : Number(m[1]) * unit[m[2] as 's' | 'm' | 'h'];
-  if (!Number.isSafeInteger(ms) || ms <= 0 || ms > APPROVAL_LIMITS.maxLifetimeMs) {
-    throw usage(`--expires-in takes 1s..24h (e.g. 30m, 1h), got "${value}"`);
-  }
-  return ms;
+  return durationOption(value, '--expires-in', 1000, APPROVAL_LIMITS.maxLifetimeMs, '1s..24h');
 }
 
 /**

@@ -46,6 +46,28 @@ export function intOption(value: string, option: string, min: number, max: numbe
   return n;
 }
 
+const DURATION_UNIT_MS = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+
+/**
+ * A duration option as milliseconds within [minMs, maxMs]: N followed by s, m, h or d (90s, 30m, 1h, 7d). `range`
+ * is how the message states the bounds (e.g. "1s..24h").
+ * @throws ConfigError USAGE_ERROR
+ */
+export function durationOption(
+  value: string,
+  option: string,
+  minMs: number,
+  maxMs: number,
+  range: string,
+): number {
+  const m = /^(\d{1,6})([smhd])$/.exec(value);
+  const ms = m === null ? Number.NaN : Number(m[1]) * DURATION_UNIT_MS[m[2] as keyof typeof DURATION_UNIT_MS];
+  if (!Number.isSafeInteger(ms) || ms <= 0 || ms < minMs || ms > maxMs) {
+    throw usage(`${option} takes ${range} (N followed by s, m, h or d, e.g. 30m, 1h), got "${value}"`);
+  }
+  return ms;
+}
+
 /**
  * The `--context k=v` options as a map: split at the first `=`; a missing `=`, an empty key or a key given twice is
  * a usage error. The service's own rules (limits, reserved `ekms:` prefix) are checked by the SDK: CONTEXT_INVALID.

@@ -9,12 +9,13 @@ import { CryptoError } from '../../shared/crypto-errors.js';
 import { ProtocolError } from '../../shared/errors.js';
 import { LIMITS } from '../../shared/limits.js';
 import type { EkmsClient, KeyListPage, KeyMetadata } from '../sdk.js';
-import { registerKeyQuorum } from './approval.js';
+import { readApprovals, registerKeyQuorum } from './approval.js';
 import {
   b64,
   type ClientOptions,
   clientOptions,
   collect,
+  durationOption,
   intOption,
   parseBase64,
   parseContext,
@@ -476,6 +477,8 @@ export function registerKey(program: Command): void {
         : findings.map((f) => `${f.code}: ${f.message}`).join('\n'),
     );
   });
+
+  registerGrant(key);
 }
 
 function registerAlias(key: Command): void {
@@ -537,4 +540,144 @@ function registerAlias(key: Command): void {
       ].join('\n'),
     );
   });
+}
+
+// ------------------------------------------------------------------------------------------------ grants
+
+/** Grant lifetimes (docs/key-policy.md §9): 60 s .. 30 days; the service's default is 1 day. */
+const MIN_GRANT_MS = 60_000;
+const MAX_GRANT_MS = 30 * 86_400_000;
+
+/** A grant as listGrants returns it (docs/key-service.md §4). */
+interface GrantEntry {
+  grantId: string;
+  grantee: string;
+  operations: string[];
+  contextSubset: Record<string, string> | null;
+  createdAt: string;
+  expiresAt: string;
+  createdBy: string;
+}
+
+/** The `grants` of a listGrants result. @throws ProtocolError MESSAGE_INVALID if it is not a list */
+function grantsOf(r: Record<string, unknown>): GrantEntry[] {
+  const grants = r['grants'];
+  if (!Array.isArray(grants)) throw new ProtocolError('MESSAGE_INVALID', 'listGrants: no grants list');
+  return grants as GrantEntry[];
+}
+
+/** Columns padded to their widest cell (the last one is not padded). */
+function table(rows: readonly (readonly string[])[]): string[] {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) =>
+    r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  '),
+  );
+}
+
+function grantLines(grants: readonly GrantEntry[]): string[] {
+  if (grants.length === 0) return ['(no grants)'];
+  return table([
+    ['GRANT ID', 'GRANTEE', 'OPERATIONS', 'CONTEXT SUBSET', 'EXPIRES'],
+    ...grants.map((g) => [
+      g.grantId,
+      g.grantee,
+      g.operations.join(','),
+      g.contextSubset === null
+        ? '-'
+        : Object.entries(g.contextSubset)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(','),
+      g.expiresAt,
+    ]),
+  ]);
+}
+
+/** `ekms key grant create|list|revoke` (docs/key-policy.md §9; protected keys §10). */
+function registerGrant(key: Command): void {
+  const grant = key
+    .command('grant')
+    .description('delegate use operations on a key to a principal, until they expire or are revoked');
+
+  clientOptions(
+    grant
+      .command('create <key-id>')
+      .description(
+        'grant a registered principal use operations on a key (a protected key needs its quorum: --approval)',
+      )
+      .requiredOption(
+        '--grantee <name>',
+        'the principal the grant is for (registered, or a workload principal)',
+      )
+      .option(
+        '--operation <op>',
+        'a granted operation (repeatable): Encrypt, Decrypt, ReEncryptFrom, ReEncryptTo, GenerateDataKey, GenerateDataKeyWithoutPlaintext, DescribeKey',
+        collect,
+        [],
+      )
+      .option(
+        '--context <k=v>',
+        'only for requests whose encryption context has this entry (repeatable)',
+        collect,
+        [],
+      )
+      .option('--expires-in <duration>', 'lifetime (60s..30d, e.g. 30m, 1h, 7d; default 1 day)')
+      .option(
+        '--approval <file>',
+        'an approval of this exact grant (repeatable): `ekms approval request createGrant` with the same values',
+        collect,
+        [],
+      ),
+  ).action(
+    async (
+      keyId: string,
+      o: Opts<{
+        grantee: string;
+        operation: string[];
+        context: string[];
+        expiresIn?: string;
+        approval: string[];
+      }>,
+    ) => {
+      if (o.operation.length === 0) throw usage('give at least one --operation OP');
+      const subset = parseContext(o.context);
+      // Sent exactly as given (no defaults filled in, operations in order): approvals are of these parameters.
+      const input = {
+        grantee: o.grantee,
+        operations: [...o.operation],
+        ...(o.context.length === 0 ? {} : { contextSubset: subset }),
+        ...(o.expiresIn === undefined
+          ? {}
+          : {
+              expiresInSeconds:
+                durationOption(o.expiresIn, '--expires-in', MIN_GRANT_MS, MAX_GRANT_MS, '60s..30d') / 1000,
+            }),
+      };
+      const approvals = await readApprovals(o.approval);
+      const r = await withClient(o, (c) =>
+        c.createGrant(keyId, input, approvals.length === 0 ? undefined : { approvals }),
+      );
+      printResult(o.json === true, { ...r }, () =>
+        [
+          `grant id:    ${r.grantId}`,
+          `expires:     ${r.expiresAt}`,
+          ...(r.approvedBy === undefined ? [] : [`approved by: ${r.approvedBy.join(', ')}`]),
+        ].join('\n'),
+      );
+    },
+  );
+
+  clientOptions(
+    grant.command('list <key-id>').description("list a key's live grants (expired ones are not shown)"),
+  ).action(async (keyId: string, o: ClientOptions) => {
+    const r = await withClient(o, (c) => c.listGrants(keyId));
+    const grants = grantsOf(r);
+    printResult(o.json === true, { keyId: r['keyId'], grants }, () => grantLines(grants).join('\n'));
+  });
+
+  clientOptions(grant.command('revoke <key-id> <grant-id>').description('revoke a grant at once')).action(
+    async (keyId: string, grantId: string, o: ClientOptions) => {
+      const r = await withClient(o, (c) => c.revokeGrant(keyId, grantId));
+      printResult(o.json === true, { ...r, revoked: true }, () => `revoked grant ${r.grantId} on ${r.keyId}`);
+    },
+  );
 }
