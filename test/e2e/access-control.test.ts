@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ConnectOptions, connect, type EkmsClient } from '../../client/sdk.js';
 import type { Host } from '../../host/host.js';
-import { EkmsError } from '../../shared/errors.js';
+import { codeOf } from '../helpers/outcome.js';
 import { startTestHost } from '../helpers/service.js';
 
 function identity() {
@@ -31,16 +31,6 @@ let host: Host;
 const clients: EkmsClient[] = [];
 let as: Record<'admin' | 'carol' | 'alice' | 'bob', EkmsClient>;
 let keyId: string;
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof EkmsError) return err.code;
-    throw err;
-  }
-  return 'OK';
-}
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'ekms-acl-'));

@@ -38,6 +38,7 @@ import { parseAuditLine } from '../../shared/audit.js';
 import { CUSTODY_BUNDLE_BLOB, decodeBundle, encodeCustodySet, shareInfo } from '../../shared/custody.js';
 import { EkmsError } from '../../shared/errors.js';
 import { hpkeOpen } from '../../shared/hpke.js';
+import { codeOf } from '../helpers/outcome.js';
 import { adminPrincipal, CLI, startTestHost } from '../helpers/service.js';
 
 const run = promisify(execFile);
@@ -48,16 +49,6 @@ let custodySet: Uint8Array;
 let host: Host | undefined;
 const stateA = (): string => join(dir, 'a-state');
 const caFile = (): string => join(dir, 'sim-ca.json');
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof EkmsError) return err.code;
-    throw err;
-  }
-  return 'no error';
-}
 
 async function start(stateDir: string): Promise<Host> {
   return startTestHost({ stateDir, simulatedCaFile: caFile(), custodySet });

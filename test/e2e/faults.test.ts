@@ -25,6 +25,7 @@ import type { Host } from '../../host/host.js';
 import { EkmsError } from '../../shared/errors.js';
 import { jsonOf, runCli } from '../helpers/cli-service.js';
 import { connectProfile, connectTo } from '../helpers/connect.js';
+import { failure } from '../helpers/outcome.js';
 import { CLI, startTestHost } from '../helpers/service.js';
 
 const ENC = new TextEncoder();
@@ -124,15 +125,6 @@ async function expectAllDecrypt(client: EkmsClient, acked: readonly Acked[]): Pr
 }
 
 /** The error an operation fails with (the test fails if it succeeds or throws something untyped). */
-async function failure(p: Promise<unknown>): Promise<EkmsError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof EkmsError) return err;
-    throw err;
-  }
-  throw new Error('the operation succeeded; a failure was expected');
-}
 
 /** Every key id the service lists, sorted (all pages). */
 async function listedKeyIds(client: EkmsClient): Promise<string[]> {

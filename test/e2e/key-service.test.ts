@@ -19,22 +19,12 @@ import { pipeline } from 'node:stream/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { EkmsClient } from '../../client/sdk.js';
 import type { Host } from '../../host/host.js';
-import { EkmsError } from '../../shared/errors.js';
 import { connectTo } from '../helpers/connect.js';
+import { codeOf } from '../helpers/outcome.js';
 import { startTestHost } from '../helpers/service.js';
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof EkmsError) return err.code;
-    throw err;
-  }
-  throw new Error('expected a rejection');
-}
 
 async function collect(source: Readable): Promise<Buffer> {
   const parts: Buffer[] = [];

@@ -20,7 +20,7 @@ import {
   signApproval,
 } from '../../client/sdk.js';
 import type { Host } from '../../host/host.js';
-import { EkmsError } from '../../shared/errors.js';
+import { failure } from '../helpers/outcome.js';
 import { startTestHost } from '../helpers/service.js';
 
 function identity(): PrincipalCredentials {
@@ -40,16 +40,6 @@ let dir: string;
 let host: Host;
 const clients: EkmsClient[] = [];
 let as: Record<Name, EkmsClient>;
-
-async function failure(p: Promise<unknown>): Promise<EkmsError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof EkmsError) return err;
-    throw err;
-  }
-  throw new Error('expected a failure');
-}
 
 function sign(who: Name, request: ApprovalRequestDocument, expiresAt = Date.now() + HOUR): Approval {
   return signApproval(Buffer.from(request.digest, 'hex'), ids[who], who, expiresAt);

@@ -7,9 +7,9 @@ import { generateKeyPairSync, sign } from 'node:crypto';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { canonicalSpki, PrincipalRegistry } from '../../enclave/principals.js';
-import { EkmsError } from '../../shared/errors.js';
 import { clientAuthContent } from '../../shared/session.js';
 import { MemoryStorage } from '../helpers/memory-storage.js';
+import { codeOf } from '../helpers/outcome.js';
 
 function ed25519() {
   const k = generateKeyPairSync('ed25519');
@@ -24,16 +24,6 @@ function longForm(der: Uint8Array): Uint8Array {
   expect(der[0]).toBe(0x30);
   expect(der[1]).toBe(der.length - 2);
   return Uint8Array.from([0x30, 0x81, der.length - 2, ...der.subarray(2)]);
-}
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof EkmsError) return err.code;
-    throw err;
-  }
-  return 'OK';
 }
 
 async function newRegistry(admin: Uint8Array, storage = new MemoryStorage()): Promise<PrincipalRegistry> {

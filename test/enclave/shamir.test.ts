@@ -9,18 +9,8 @@ import { combine } from 'shamir-secret-sharing';
 import { describe, expect, it } from 'vitest';
 import { combineShares, SHAMIR_LIMITS, shareX, splitSecret } from '../../enclave/custody/shamir.js';
 import { rootKeyCheck, shareCommitment } from '../../shared/custody.js';
-import { EkmsError } from '../../shared/errors.js';
+import { codeOf } from '../helpers/outcome.js';
 import { runs } from '../helpers/property-runs.js';
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof EkmsError) return err.code;
-    throw err;
-  }
-  return 'no error';
-}
 
 /** Every k-subset of [0, n). */
 function subsets(n: number, k: number): number[][] {
