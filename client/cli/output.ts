@@ -8,9 +8,21 @@ export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
 export const EXIT_USAGE = 2;
 
+/**
+ * Text for a terminal: control characters (C0 but tab and newline, DEL, C1) and bidirectional formatting characters
+ * are shown as \uXXXX. Human output carries strings other principals chose (key descriptions, context values, audit
+ * fields): an escape sequence or a bidi override in one must not rewrite or disguise what the reader sees.
+ */
+export function terminalSafe(text: string): string {
+  return text.replace(
+    /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+}
+
 export function printResult(json: boolean, result: Record<string, unknown>, human: () => string): void {
   if (json) process.stdout.write(`${JSON.stringify({ ok: true, ...result })}\n`);
-  else process.stdout.write(`${human()}\n`);
+  else process.stdout.write(`${terminalSafe(human())}\n`);
 }
 
 /** Prints an error the contract's way and returns the exit code. */
@@ -23,7 +35,7 @@ export function printError(json: boolean, err: unknown): number {
       `${JSON.stringify({ ok: false, code: wire.code, message: wire.message, ...(violations ? { violations } : {}) })}\n`,
     );
   } else {
-    process.stderr.write(`ekms: ${wire.code}: ${wire.message}\n`);
+    process.stderr.write(`ekms: ${wire.code}: ${terminalSafe(wire.message)}\n`);
   }
   if (!(err instanceof EkmsError) && process.env['EKMS_DEBUG'])
     process.stderr.write(`${String((err as Error)?.stack)}\n`);
