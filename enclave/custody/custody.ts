@@ -199,9 +199,8 @@ export interface CustodyLockOptions {
   readonly attestor: Attestor;
   readonly now: () => number;
   readonly logger: Logger;
-  /** Called once with the recovered root key (the lock zeroes it afterwards) and the verified bundle; throw to
-   *  refuse it. */
-  /** Called with the recovered root key, the bundle, and the names of the custodians whose shares combined to it. */
+  /** Called once with the recovered root key (the lock zeroes it afterwards), the verified bundle and the names of
+   *  the custodians whose shares combined to it (for the audit trail); throw to refuse it. */
   readonly onUnlock: (
     rootKey: Uint8Array,
     bundle: CustodyBundle,

@@ -180,6 +180,28 @@ async function auditVerify(
   return { exit: r.code, doc: jsonOf(r) as unknown as AuditVerifyDoc };
 }
 
+/**
+ * The audit file is one chain across two boots: the second continued from the sealed head, the first run's records
+ * after its last checkpoint in the file (`afterCheckpoint`) are reported as abandoned — or, had the first run sealed
+ * a head whose line never reached the file, that checkpoint is recovered from the boot record and nothing is
+ * abandoned — and nothing is left unsigned.
+ */
+async function expectOneChainOfTwoBoots(
+  file: string,
+  profile: string,
+  afterCheckpoint: number,
+): Promise<void> {
+  const verified = await auditVerify(file, profile);
+  expect(verified.exit).toBe(0);
+  expect(verified.doc.ok).toBe(true);
+  expect(verified.doc.boots).toHaveLength(2);
+  expect(verified.doc.unsealed).toBe(0);
+  expect([
+    { abandoned: afterCheckpoint, recovered: 0 },
+    { abandoned: 0, recovered: 1 },
+  ]).toContainEqual({ abandoned: verified.doc.abandoned, recovered: verified.doc.recovered });
+}
+
 /** The audit file as it is: its bytes, whether it ends inside a line, how many whole lines follow the last checkpoint. */
 function auditTail(file: string): { torn: boolean; afterCheckpoint: number; bytes: Buffer } {
   const bytes = readFileSync(file);
@@ -395,15 +417,7 @@ describe.skipIf(tmpfsSkip !== null)('disk full: state directory and audit log on
     // in the file, so the first run's records after it are reported as abandoned (chained but never signed); if
     // the first run had sealed a head whose line never reached the file, the verifier recovers that checkpoint
     // from the boot record instead and nothing is abandoned.
-    const final = await auditVerify(auditFile, profile);
-    expect(final.exit).toBe(0);
-    expect(final.doc.ok).toBe(true);
-    expect(final.doc.boots).toHaveLength(2);
-    expect(final.doc.unsealed).toBe(0);
-    expect([
-      { abandoned: torn.afterCheckpoint, recovered: 0 },
-      { abandoned: 0, recovered: 1 },
-    ]).toContainEqual({ abandoned: final.doc.abandoned, recovered: final.doc.recovered });
+    await expectOneChainOfTwoBoots(auditFile, profile, torn.afterCheckpoint);
   }, 120_000);
 });
 
@@ -732,14 +746,6 @@ describe.skipIf(procSkip !== null)('host SIGKILL (ekms start as its own process)
     // One chain: the second boot continued from the sealed head, the first run's unsigned tail is reported as
     // abandoned (or, had its last checkpoint line been lost after the head was sealed, recovered), and the second
     // run, shut down cleanly, left nothing unsigned.
-    const verified = await auditVerify(auditFile, profile);
-    expect(verified.exit).toBe(0);
-    expect(verified.doc.ok).toBe(true);
-    expect(verified.doc.boots).toHaveLength(2);
-    expect(verified.doc.unsealed).toBe(0);
-    expect([
-      { abandoned: crashed.afterCheckpoint, recovered: 0 },
-      { abandoned: 0, recovered: 1 },
-    ]).toContainEqual({ abandoned: verified.doc.abandoned, recovered: verified.doc.recovered });
+    await expectOneChainOfTwoBoots(auditFile, profile, crashed.afterCheckpoint);
   }, 120_000);
 });

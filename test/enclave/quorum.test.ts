@@ -18,7 +18,7 @@ import { Keystore } from '../../enclave/keystore/keystore.js';
 import type { Principal } from '../../enclave/kms/authorizer.js';
 import { KMS_OPERATIONS, type KmsContext } from '../../enclave/kms/operations.js';
 import { policyAuthorizer } from '../../enclave/kms/policy-authorizer.js';
-import { type ApproverDirectory, evaluateApprovals } from '../../enclave/kms/quorum.js';
+import { type ApproverDirectory, checkQuorumApprovers, evaluateApprovals } from '../../enclave/kms/quorum.js';
 import { PrincipalRegistry, type RegisteredPrincipal } from '../../enclave/principals.js';
 import { EnclaveIdentity } from '../../enclave/session.js';
 import {
@@ -791,6 +791,20 @@ describe('approval checks that need another principal registry (evaluateApproval
     });
     expect(e.approvedBy).toEqual(['carol']);
     expect(e.rejected).toEqual([{ index: 1, approver: 'dave', reason: 'not-admin' }]);
+  });
+
+  it('a quorum whose approvers hold fewer distinct keys than its threshold is QUORUM_INVALID (it could never be met)', () => {
+    const twin: RegisteredPrincipal = { ...registered('dave'), publicKey: ids.carol.publicKey };
+    const shared = directory([registered('carol'), twin, registered('erin')]);
+    const err = syncRejects(
+      () => checkQuorumApprovers({ threshold: 3, approvers: ['carol', 'dave', 'erin'] }, shared),
+      'QUORUM_INVALID',
+    );
+    expect(err.details).toMatchObject({ distinctKeys: 2, threshold: 3 });
+    // Two distinct keys meet a threshold of two.
+    expect(() =>
+      checkQuorumApprovers({ threshold: 2, approvers: ['carol', 'dave', 'erin'] }, shared),
+    ).not.toThrow();
   });
 
   it('one key registered under two approver names counts once (duplicate)', () => {
