@@ -10,6 +10,7 @@ const SUITES = [
   'test/shared/session-properties.test.ts',
   'test/shared/audit.test.ts',
   'test/attestation/nitro-property.test.ts',
+  'test/attestation/x509-property.test.ts',
   'test/attestation/sev-snp-parse.test.ts',
   'test/attestation/policy.test.ts',
   'test/crypto/properties.test.ts',

@@ -102,10 +102,22 @@ function singleCommonName(values: readonly string[], label: string, which: strin
   return values[0]!;
 }
 
+/**
+ * `asn1js.fromBER`, with a value it cannot read as `undefined`: it throws a plain Error (rather than reporting it) for
+ * some malformed values, e.g. a GeneralizedTime whose text is not a time.
+ */
+function readBer(value: Uint8Array): { offset: number; result: asn1js.AsnType } | undefined {
+  try {
+    return asn1js.fromBER(value);
+  } catch {
+    return undefined;
+  }
+}
+
 function decodeSpl(value: Uint8Array, label: string, what: string): number {
-  const parsed = asn1js.fromBER(value);
+  const parsed = readBer(value);
   const n =
-    parsed.offset === value.length && parsed.result instanceof asn1js.Integer
+    parsed !== undefined && parsed.offset === value.length && parsed.result instanceof asn1js.Integer
       ? parsed.result.valueBlock.valueDec
       : Number.NaN;
   /* Precondition: each SPL extension is a DER INTEGER in 0..255 (minimal encoding: re-encoding gives the same bytes). */
@@ -121,9 +133,9 @@ function decodeSpl(value: Uint8Array, label: string, what: string): number {
 }
 
 function decodeProductName(value: Uint8Array, label: string): string {
-  const parsed = asn1js.fromBER(value);
+  const parsed = readBer(value);
   const name =
-    parsed.offset === value.length && parsed.result instanceof asn1js.IA5String
+    parsed !== undefined && parsed.offset === value.length && parsed.result instanceof asn1js.IA5String
       ? parsed.result.valueBlock.value
       : '';
   /* Precondition: productName is a DER IA5String of printable ASCII (re-encoding gives the same bytes). */

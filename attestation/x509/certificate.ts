@@ -179,8 +179,15 @@ function buildRecord(der: Uint8Array, fingerprint: string, label: string): Parse
   } catch (cause) {
     throw invalid(label, 'it is not an X.509 certificate', cause);
   }
-  /* Precondition: the ASN.1 reader saw the same DER (it re-serialises byte for byte). */
-  if (!toBuffer(new Uint8Array(AsnConvert.serialize(cert))).equals(toBuffer(der))) {
+  /* Precondition: the ASN.1 reader saw the same DER (it re-serialises byte for byte). A value it read but cannot
+     write back (e.g. an EC parameters OID turned into a malformed UTCTime) throws a plain Error: not DER either. */
+  let reencoded: Uint8Array;
+  try {
+    reencoded = new Uint8Array(AsnConvert.serialize(cert));
+  } catch (cause) {
+    throw invalid(label, 'it is not in DER (it cannot be re-encoded)', cause);
+  }
+  if (!toBuffer(reencoded).equals(toBuffer(der))) {
     throw invalid(label, 'it is not in DER (re-encoding differs)');
   }
   const signatureAlgorithm = toBuffer(fields.signatureAlgorithm).toString('hex');

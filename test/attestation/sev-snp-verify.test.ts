@@ -610,12 +610,25 @@ describe('verifySnpReport certificate structure', () => {
     ['an IA5String', () => new asn1js.IA5String({ value: '24' }).toBER()],
     ['a non-minimal INTEGER', () => Uint8Array.from([0x02, 0x02, 0x00, 0x18]).buffer],
     ['an INTEGER with trailing bytes', () => Uint8Array.from([0x02, 0x01, 0x18, 0x00]).buffer],
+    // asn1js.fromBER throws a plain Error for a GeneralizedTime whose text is not a time (found by fuzzing).
+    ['a malformed GeneralizedTime', () => Uint8Array.from([0x18, 0x03, 0x41, 0x42, 0x43]).buffer],
   ])('rejects an SPL extension holding %s (CERT_INVALID)', (_name, value) => {
     const bad = vcek((c) => setExtension(c, '1.3.6.1.4.1.3704.1.3.3', new Uint8Array(value())));
     expectCode(
       () => verify(report(), { vek: bad }),
       'CERT_INVALID',
       /snp .* is not a DER INTEGER in 0\.\.255/,
+    );
+  });
+
+  it('rejects a productName holding a malformed GeneralizedTime (CERT_INVALID, not a plain Error)', () => {
+    const time = vcek((c) =>
+      setExtension(c, '1.3.6.1.4.1.3704.1.2', Uint8Array.of(0x18, 0x03, 0x41, 0x42, 0x43)),
+    );
+    expectCode(
+      () => verify(report(), { vek: time }),
+      'CERT_INVALID',
+      /productName is not a printable DER IA5String/,
     );
   });
 

@@ -30,6 +30,7 @@ import {
 } from '@peculiar/asn1-x509';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { AttestationError } from '../../attestation/errors.js';
+import { AWS_NITRO_ROOT_G1_PEM } from '../../attestation/nitro/index.js';
 import {
   type BuildPathOptions,
   buildCertificatePath,
@@ -231,6 +232,25 @@ describe('parseCertificate', () => {
       Uint8Array.of(1, 2, 3),
     ]) {
       expect(caught(() => parseCertificate(der, 'x')).code).toBe('CERT_INVALID');
+    }
+  });
+
+  it('rejects a certificate whose parsed value cannot be re-encoded (CERT_INVALID, not a plain Error)', () => {
+    // Found by fuzzing (docs/reliability.md): the curve OID in the key's AlgorithmIdentifier (06 05 2b 81 04 00 22)
+    // with its tag turned into UTCTime or GeneralizedTime. OpenSSL and the ASN.1 reader both read it; writing it back
+    // threw a plain Error ("Wrong input string for conversion") that escaped the verifier untyped.
+    const root = parseCertificate(AWS_NITRO_ROOT_G1_PEM, 'root').der;
+    const curve = Buffer.from(root).indexOf(Buffer.from('06052b81040022', 'hex'));
+    expect(curve).toBeGreaterThan(0);
+    for (const [tag, why] of [
+      [0x17, /cannot be re-encoded/],
+      [0x18, /not an X\.509 certificate/],
+    ] as const) {
+      const der = Uint8Array.from(root);
+      der[curve] = tag;
+      const err = caught(() => parseCertificate(der, 'x'));
+      expect(err.code).toBe('CERT_INVALID');
+      expect(err.message).toMatch(why);
     }
   });
 
