@@ -79,7 +79,10 @@ export interface Caller {
   workload: AttestedWorkload | undefined;
 }
 
-/** Per request: the digest of the exact request bytes (bound into released keys' HPKE info). */
+/**
+ * Per request: the SHA-256 digest of the exact request bytes (bound into released keys' HPKE info). Computed on first
+ * read: most operations never need it.
+ */
 export interface RequestInfo {
   readonly digest: Uint8Array;
 }
@@ -157,7 +160,9 @@ function kms(name: string): Operation {
       workload: caller.workload,
       identity: ctx.identity,
       now: ctx.now,
-      requestDigest: request.digest,
+      get requestDigest(): Uint8Array {
+        return request.digest;
+      },
       principals: ctx.principals,
     });
   };

@@ -26,7 +26,7 @@ import {
 import { SessionError } from '../shared/session-errors.js';
 import type { AuditEvent, AuditLog } from './audit/audit-log.js';
 import { ANONYMOUS } from './kms/authorizer.js';
-import { type Caller, OPERATIONS, type OperationContext } from './operations.js';
+import { type Caller, OPERATIONS, type OperationContext, type RequestInfo } from './operations.js';
 import { acceptSession, type ServerSession } from './session.js';
 
 export interface EnclaveServerOptions {
@@ -194,7 +194,13 @@ function serveConnection(socket: net.Socket, opts: EnclaveServerOptions): void {
       inFlight.add(req.id);
       const audited = opts.context.audit !== undefined && !UNAUDITED_OPERATIONS.has(req.op);
       try {
-        const digest = new Uint8Array(createHash('sha256').update(frame).digest());
+        let digest: Uint8Array | undefined;
+        const request: RequestInfo = {
+          get digest(): Uint8Array {
+            digest ??= new Uint8Array(createHash('sha256').update(frame).digest());
+            return digest;
+          },
+        };
         let result: Params;
         try {
           /* Precondition: once the log is broken (a failed append), an audited request is refused before it acts (a
@@ -210,7 +216,7 @@ function serveConnection(socket: net.Socket, opts: EnclaveServerOptions): void {
               },
             );
           }
-          result = await op(req.params, opts.context, caller, { digest });
+          result = await op(req.params, opts.context, caller, request);
         } catch (err) {
           if (audited) await auditOutcome(req, undefined, err);
           throw err;

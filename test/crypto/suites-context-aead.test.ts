@@ -168,6 +168,19 @@ describe('encryption context', () => {
     expect(encodeContext({ ekms: 'v', 'x-ekms:': 'v' }).length).toBeGreaterThan(2);
   });
 
+  it('a normalized context encodes from its remembered canonical bytes, and is still checked for reserved keys', () => {
+    const input = { tenant: 'acme', purpose: 'backup', é: 'ü' };
+    const normalized = normalizeContext(input);
+    const a = encodeContext(normalized);
+    expect(a).toEqual(encodeContext(input));
+    a.fill(0); // a copy each time: the caller may zero it
+    expect(encodeContext(normalized)).toEqual(encodeContext(input));
+    // Normalized with reserved keys allowed: encoding it without that permission validates again and refuses.
+    const service = normalizeContext({ 'ekms:x': 'v' }, { allowReservedPrefix: true });
+    expect(encodeContext(service, { allowReservedPrefix: true }).length).toBe(2 + 2 + 6 + 2 + 1);
+    expectCode(() => encodeContext(service), 'CONTEXT_INVALID', /reserved prefix "ekms:"/);
+  });
+
   it('duplicate keys → CONTEXT_INVALID', () => {
     expectCode(
       () =>
