@@ -6,7 +6,8 @@
  * - `kms.<op>.c<N>.*`: c ∈ {1, 16, 64} sessions, each sending one request at a time for DURATION_MS after a warm-up,
  *   against the raw echo: the same number of raw WebSocket connections sending plaintext `health` frames through the
  *   same host (the relayed round trip with nothing but CBOR framing, no session, no key work). Reports ops/s
- *   (ratio = op/echo, < 1 means slower) and p50/p99 latency (ratio = op/echo, > 1 means slower).
+ *   (ratio = op/echo, < 1 means slower) and p50/p99 latency (ratio = op/echo, > 1 means slower). The row and its
+ *   echo run in EKMS_BENCH_ROUNDS (3) alternating slices; each ratio is the median of the per-round ratios.
  *   Ops: generateDataKey (admin), encrypt/decrypt of 32 B (admin), releaseKey (attested workload, HPKE-wrapped).
  * Target (issues 5, 8): a GenerateDataKey round trip costs at most 2× the raw echo round trip at 64 clients.
  */
@@ -35,6 +36,9 @@ export interface BenchRow {
 
 const DURATION_MS = Number(process.env['EKMS_BENCH_MS'] ?? 2000);
 const WARMUP_MS = 300;
+/** Alternating rounds of a service row and its echo baseline (EKMS_BENCH_ROUNDS). */
+const ROUNDS = Number(process.env['EKMS_BENCH_ROUNDS'] ?? 3);
+if (!Number.isInteger(ROUNDS) || ROUNDS < 1) throw new Error(`EKMS_BENCH_ROUNDS must be a positive integer`);
 
 interface Stats {
   opsPerSec: number;
@@ -70,29 +74,87 @@ async function rawEcho(endpoint: string): Promise<{ ping(): Promise<void>; close
   };
 }
 
-async function measure<T>(clients: readonly T[], op: (c: T) => Promise<unknown>): Promise<Stats> {
-  const runFor = async (ms: number, latencies?: number[]): Promise<number> => {
-    const end = performance.now() + ms;
-    let count = 0;
+/** One measured slice: its latencies (ms) and its duration (s). */
+interface Slice {
+  readonly latencies: number[];
+  readonly seconds: number;
+}
+
+function statsOf(slices: readonly Slice[]): Stats {
+  const latencies = slices.flatMap((s) => s.latencies).sort((a, b) => a - b);
+  const seconds = slices.reduce((t, s) => t + s.seconds, 0);
+  return {
+    opsPerSec: latencies.length / seconds,
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+  };
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** Every client sends one request at a time for `ms` (after `warmupMs` not counted). */
+async function slice<T>(
+  clients: readonly T[],
+  op: (c: T) => Promise<unknown>,
+  ms: number,
+  warmupMs: number,
+): Promise<Slice> {
+  const runFor = async (duration: number, latencies?: number[]): Promise<void> => {
+    const end = performance.now() + duration;
     await Promise.all(
       clients.map(async (c) => {
         while (performance.now() < end) {
           const t0 = performance.now();
           await op(c);
           latencies?.push(performance.now() - t0);
-          count += 1;
         }
       }),
     );
-    return count;
   };
-  await runFor(WARMUP_MS);
+  if (warmupMs > 0) await runFor(warmupMs);
   const latencies: number[] = [];
   const t0 = performance.now();
-  const count = await runFor(DURATION_MS, latencies);
-  const seconds = (performance.now() - t0) / 1000;
-  latencies.sort((a, b) => a - b);
-  return { opsPerSec: count / seconds, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
+  await runFor(ms, latencies);
+  return { latencies, seconds: (performance.now() - t0) / 1000 };
+}
+
+async function measure<T>(clients: readonly T[], op: (c: T) => Promise<unknown>): Promise<Stats> {
+  return statsOf([await slice(clients, op, DURATION_MS, WARMUP_MS)]);
+}
+
+/**
+ * An operation against its baseline in ROUNDS alternating slices (baseline first, DURATION_MS in all for each): noise
+ * on these shared machines lasts seconds and moved one-shot ratios by ±15 %, so both sides see the same stretches.
+ * Values are over all slices; each ratio is the median of the per-round ratios.
+ */
+async function paired<A, B>(
+  clients: readonly A[],
+  op: (c: A) => Promise<unknown>,
+  baselineClients: readonly B[],
+  baseline: (c: B) => Promise<unknown>,
+): Promise<{ value: Stats; baseline: Stats; ratio: Stats }> {
+  const ours: Slice[] = [];
+  const theirs: Slice[] = [];
+  const ms = DURATION_MS / ROUNDS;
+  for (let round = 0; round < ROUNDS; round++) {
+    const warmup = round === 0 ? WARMUP_MS : 0;
+    theirs.push(await slice(baselineClients, baseline, ms, warmup));
+    ours.push(await slice(clients, op, ms, warmup));
+  }
+  const per = ours.map((o, i) => ({ o: statsOf([o]), b: statsOf([theirs[i]!]) }));
+  return {
+    value: statsOf(ours),
+    baseline: statsOf(theirs),
+    ratio: {
+      opsPerSec: median(per.map(({ o, b }) => o.opsPerSec / b.opsPerSec)),
+      p50: median(per.map(({ o, b }) => o.p50 / b.p50)),
+      p99: median(per.map(({ o, b }) => o.p99 / b.p99)),
+    },
+  };
 }
 
 export async function benchKmsService(): Promise<BenchRow[]> {
@@ -231,23 +293,33 @@ export async function benchKmsService(): Promise<BenchRow[]> {
       );
       const echoes = await Promise.all(Array.from({ length: concurrency }, () => rawEcho(host.endpoint)));
       all.push(...clients, ...workloads, ...echoes);
-      const runs: Array<[string, () => Promise<Stats>]> = [
-        ...ops.map(([name, op]): [string, () => Promise<Stats>] => [name, () => measure(clients, op)]),
-        ['releaseKey', () => measure(workloads, (c) => c.releaseKey(keyId))],
+      const ping = (e: { ping(): Promise<void> }): Promise<void> => e.ping();
+      const runs: Array<[string, () => ReturnType<typeof paired>]> = [
+        ...ops.map(([name, op]): [string, () => ReturnType<typeof paired>] => [
+          name,
+          () => paired(clients, op, echoes, ping),
+        ]),
+        ['releaseKey', () => paired(workloads, (c) => c.releaseKey(keyId), echoes, ping)],
       ];
       for (const [name, run] of runs) {
-        const base = await measure(echoes, (e) => e.ping());
-        const s = await run();
+        const { value, baseline, ratio } = await run();
         const id = `kms.${name}.c${concurrency}`;
         rows.push({
           id: `${id}.ops`,
           unit: 'ops/s',
-          value: s.opsPerSec,
-          baseline: base.opsPerSec,
-          ratio: s.opsPerSec / base.opsPerSec,
+          value: value.opsPerSec,
+          baseline: baseline.opsPerSec,
+          ratio: ratio.opsPerSec,
         });
-        rows.push({ id: `${id}.p50`, unit: 'ms', value: s.p50, baseline: base.p50, ratio: s.p50 / base.p50 });
-        rows.push({ id: `${id}.p99`, unit: 'ms', value: s.p99, baseline: base.p99, ratio: s.p99 / base.p99 });
+        for (const p of ['p50', 'p99'] as const) {
+          rows.push({
+            id: `${id}.${p}`,
+            unit: 'ms',
+            value: value[p],
+            baseline: baseline[p],
+            ratio: ratio[p],
+          });
+        }
       }
     }
   } finally {

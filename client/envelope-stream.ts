@@ -38,7 +38,6 @@ import {
   createDecipheriv,
   createHash,
   hkdfSync,
-  randomBytes,
   timingSafeEqual,
 } from 'node:crypto';
 import { Transform } from 'node:stream';
@@ -52,6 +51,7 @@ import {
   MAX_CONTEXT_ENCODING_BYTES,
 } from '../shared/encryption-context.js';
 import { EkmsError } from '../shared/errors.js';
+import { secureRandom } from '../shared/random.js';
 import { AeadAlgorithm, DEFAULT_SUITE_ID, getSuite, type Suite, type SuiteId } from '../shared/suites.js';
 
 /** "EKMS": the first four bytes of every envelope stream. */
@@ -110,7 +110,7 @@ export interface EncryptStreamOptions {
   readonly suite?: SuiteId;
   /**
    * TESTS ONLY: deterministic randomness for the message id, to reproduce test vectors. Production code never
-   * passes it; the message id then comes from `crypto.randomBytes`.
+   * passes it; the message id then comes from `secureRandom` (shared/random.ts: the OS CSPRNG).
    */
   readonly testRandom?: (length: number) => Uint8Array;
 }
@@ -259,7 +259,7 @@ export class EnvelopeEncryptor {
       throw param(`encrypted data key must be 1..${STREAM_LIMITS.maxEncryptedDataKeyBytes} bytes`);
     }
     const context = encodeContext(options.context);
-    const messageId = (options.testRandom ?? randomBytes)(suite.saltBytes);
+    const messageId = (options.testRandom ?? secureRandom)(suite.saltBytes);
     if (!(messageId instanceof Uint8Array) || messageId.length !== suite.saltBytes) {
       throw param('the random source returned the wrong number of bytes');
     }

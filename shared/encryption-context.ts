@@ -188,7 +188,8 @@ const canonical = new WeakMap<object, { readonly bytes: Uint8Array; readonly res
 export function encodeContext(input: EncryptionContextInput, options: ContextOptions = {}): Uint8Array {
   const known = typeof input === 'object' && input !== null ? canonical.get(input) : undefined;
   // A context validated with reserved keys allowed is validated again when they are not.
-  if (known !== undefined && (!known.reserved || options.allowReservedPrefix === true)) return known.bytes.slice();
+  if (known !== undefined && (!known.reserved || options.allowReservedPrefix === true))
+    return known.bytes.slice();
   return encodeEntries(validated(input, options));
 }
 

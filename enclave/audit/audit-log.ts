@@ -337,8 +337,13 @@ export class AuditLog {
     if (this.#closing !== undefined) throw new AuditError('AUDIT_UNAVAILABLE', 'the audit log is closed');
   }
 
+  /** The last instant formatted (records of one millisecond share the string). */
+  #lastTime: { ms: number; text: string } = { ms: Number.NaN, text: '' };
+
   #time(): string {
-    return new Date(this.#now()).toISOString();
+    const ms = this.#now();
+    if (ms !== this.#lastTime.ms) this.#lastTime = { ms, text: new Date(ms).toISOString() };
+    return this.#lastTime.text;
   }
 
   /** Builds, signs and emits a checkpoint after the last line; its head is sealed before it is appended. */

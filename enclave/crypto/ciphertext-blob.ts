@@ -28,9 +28,9 @@
 import { hkdfSync, timingSafeEqual } from 'node:crypto';
 import { CryptoError } from '../../shared/crypto-errors.js';
 import { type EncryptionContextInput, encodeContext } from '../../shared/encryption-context.js';
+import { secureRandom } from '../../shared/random.js';
 import { getSuite, type Suite, type SuiteId } from '../../shared/suites.js';
 import { getAead } from './aead.js';
-import { secureRandom } from './random.js';
 
 /** First byte of a format-1 blob. */
 export const BLOB_FORMAT_V1 = 0xe1;
@@ -65,7 +65,7 @@ export interface SealBlobInput {
 export interface SealBlobOptions {
   /**
    * TESTS ONLY: a deterministic source for the salt, to reproduce test vectors. Production code never passes
-   * it; the salt then comes from `secureRandom` (enclave/crypto/random.ts: the OS CSPRNG).
+   * it; the salt then comes from `secureRandom` (shared/random.ts: the OS CSPRNG).
    */
   readonly testRandom?: (length: number) => Uint8Array;
 }
