@@ -21,8 +21,9 @@
  * A regular chunk holds exactly S bytes; the final chunk holds 0..S-1 bytes (so an input that is a multiple of
  * S ends with an empty final chunk) and is the only record with type 1. Indices count from 0.
  *
- * Keys (HKDF-SHA-384 via node:crypto, P = header bytes 0..11, DK = the data key, salt = message id):
- *   streamKey ‖ commitment = HKDF(DK, messageId, "EKMS-STREAM-V1" ‖ P, 64)   (32 bytes each)
+ * Keys (the suite's key schedule, shared/key-schedule.ts; P = header bytes 0..11, DK = the data key), 32 bytes each:
+ *   v1 suites: streamKey ‖ commitment = HKDF-SHA-384(DK, messageId, "EKMS-STREAM-V1" ‖ P, 64)
+ *   v2 suites: streamKey ‖ commitment = HMAC-SHA-512(DK, [1]₃₂ ‖ "EKMS-STREAM-V2" ‖ 0x00 ‖ P ‖ messageId ‖ [512]₃₂)
  *   header tag = AEAD(streamKey, nonce = all 0xff, plaintext = empty, AAD = header bytes before the tag)
  *   chunk i    = AEAD(streamKey, nonce = i big-endian (96-bit for AES-GCM, 192-bit for XChaCha),
  *                     AAD = SHA-256(full header) ‖ type ‖ index ‖ length)
@@ -33,13 +34,7 @@
  * AES-256-GCM goes through node:crypto (design §7: ~50× faster than pure JS); XChaCha20-Poly1305 through
  * @noble/ciphers. The client does not import enclave code (design §6), so this module talks to both directly.
  */
-import {
-  createCipheriv,
-  createDecipheriv,
-  createHash,
-  hkdfSync,
-  timingSafeEqual,
-} from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, timingSafeEqual } from 'node:crypto';
 import { Transform } from 'node:stream';
 import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { CryptoError } from '../shared/crypto-errors.js';
@@ -51,6 +46,7 @@ import {
   MAX_CONTEXT_ENCODING_BYTES,
 } from '../shared/encryption-context.js';
 import { EkmsError } from '../shared/errors.js';
+import { deriveMessageKeys } from '../shared/key-schedule.js';
 import { secureRandom } from '../shared/random.js';
 import { AeadAlgorithm, DEFAULT_SUITE_ID, getSuite, type Suite, type SuiteId } from '../shared/suites.js';
 
@@ -78,7 +74,6 @@ export const STREAM_LIMITS = {
   maxHeaderBytes: HEADER_FIXED + 255 + 8 * 1024 + MAX_CONTEXT_ENCODING_BYTES,
 } as const;
 
-const LABEL = new TextEncoder().encode('EKMS-STREAM-V1');
 const KEY_ID = /^[\x21-\x7e]{1,255}$/;
 
 /** The header of an envelope stream, as given to `resolveDataKey`. Byte fields are copies. */
@@ -106,7 +101,7 @@ export interface EncryptStreamOptions {
   readonly context: EncryptionContextInput;
   /** Plaintext bytes per regular chunk (default 256 KiB, 1 .. 16 MiB). */
   readonly chunkSize?: number;
-  /** Default AES-256-GCM/HKDF-SHA-384/COMMIT-v1. */
+  /** Default DEFAULT_SUITE_ID (AES-256-GCM/KDF-CTR-HMAC-SHA-512/COMMIT-v2). */
   readonly suite?: SuiteId;
   /**
    * TESTS ONLY: deterministic randomness for the message id, to reproduce test vectors. Production code never
@@ -143,21 +138,12 @@ function concat(parts: readonly Uint8Array[], total?: number): Uint8Array {
 }
 
 /**
- * Derives the stream key and the commitment with one HKDF call (64 bytes: key ‖ commitment). The two results are
- * views of one buffer; the caller zeroes both.
+ * Derives the stream key and the commitment under the suite's key schedule (shared/key-schedule.ts). The two results
+ * are views of one buffer; the caller zeroes both.
  */
 function deriveStreamKeys(suite: Suite, dataKey: Uint8Array, messageId: Uint8Array, p: Uint8Array) {
-  const okm = hkdfSync(
-    suite.kdfHash,
-    dataKey,
-    messageId,
-    concat([LABEL, p]),
-    suite.keyBytes + suite.commitmentBytes,
-  );
-  return {
-    streamKey: new Uint8Array(okm, 0, suite.keyBytes),
-    commitment: new Uint8Array(okm, suite.keyBytes, suite.commitmentBytes),
-  };
+  const { key: streamKey, commitment } = deriveMessageKeys(suite, 'STREAM', dataKey, messageId, p);
+  return { streamKey, commitment };
 }
 
 function headerTag(suite: Suite, key: Uint8Array, authenticated: Uint8Array): Uint8Array {

@@ -18,7 +18,8 @@
  *   32+L     N     nonce (random; N = the suite's nonce length, 12 or 24)
  *   32+L+N   C+16  ciphertext ‖ tag (the suite's AEAD; AAD = bytes 0 .. 32+L+N, the whole header)
  *
- * Key schedule (HKDF-SHA-384, RFC 5869, node:crypto `hkdfSync`), per suite and purpose, once at construction:
+ * Key schedule (HKDF, RFC 5869, node:crypto `hkdfSync`, with the suite's `kdfHash`: SHA-384 for v1 suites, SHA-512
+ * for v2), per suite and purpose, once at construction:
  *   sealingKey (32) ‖ keyId (16) = HKDF(IKM = root key, salt = empty,
  *                                       info = "EKMS-SEALED-STATE-V1" ‖ 0x00 ‖ suite name ‖ 0x00 ‖ purpose, 48)
  * The root key is uniformly random, so the empty salt is fine (RFC 5869 §3.1). The key id lets `open` tell a blob
@@ -34,7 +35,7 @@
 import { createHash, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
 import { CryptoError, SealedStateError } from '../shared/crypto-errors.js';
 import { LIMITS } from '../shared/limits.js';
-import { DEFAULT_SUITE_ID, getSuite, SUITES, type Suite, type SuiteId } from '../shared/suites.js';
+import { getSuite, SUITES, type Suite, SuiteId } from '../shared/suites.js';
 import { getAead } from './crypto/aead.js';
 
 /** "EKSS": ekms sealed state. */
@@ -172,11 +173,20 @@ export class VersionTracker {
   }
 }
 
+/**
+ * The suite of new sealed blobs. It does not follow DEFAULT_SUITE_ID (the blobs' and streams' per-message key
+ * schedule, a hot path): sealing keys are derived once per run, so the sealed state stays as it is on disk.
+ */
+export const SEALED_STATE_SUITE_ID: SuiteId = SuiteId.Aes256GcmHkdfSha384CommitV1;
+
 /** Options of a Sealer. */
 export interface SealerOptions {
   /** What the sealed state is for ("keystore", "audit"…): each purpose has its own key. `[a-z0-9][a-z0-9.-]{0,63}`. */
   readonly purpose: string;
-  /** Suite for new blobs (default: DEFAULT_SUITE_ID, AES-256-GCM). Blobs of every registered suite open. */
+  /**
+   * Suite for new blobs (default: SEALED_STATE_SUITE_ID, AES-256-GCM/HKDF-SHA-384). Blobs of every registered suite
+   * open.
+   */
   readonly suite?: SuiteId;
   /** The run's version tracker; by default the sealer has its own. */
   readonly versions?: VersionTracker;
@@ -245,7 +255,7 @@ export class Sealer {
       );
     }
     this.purpose = options.purpose;
-    this.suite = getSuite(options.suite ?? DEFAULT_SUITE_ID);
+    this.suite = getSuite(options.suite ?? SEALED_STATE_SUITE_ID);
     this.versions = options.versions ?? new VersionTracker();
     for (const suite of Object.values(SUITES)) {
       const info = Buffer.from(`${INFO_LABEL}\0${suite.name}\0${this.purpose}`, 'utf8');

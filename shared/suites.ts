@@ -2,12 +2,15 @@
  * Suite registry of the key service's ciphertext formats (design §4; style §8; docs/ciphertext-format.md §1).
  *
  * A suite fixes every algorithm parameter of a ciphertext blob or an envelope stream: the AEAD, its key,
- * nonce and tag lengths, the KDF (HKDF, RFC 5869, with SHA-384) that derives a per-message key and a key
- * commitment, and the version of that derivation. The numeric id travels on the wire (uint16, big-endian);
- * the name spells out every parameter, like the AWS Encryption SDK's committing suite names.
+ * nonce and tag lengths, the KDF that derives a per-message key and a key commitment (shared/key-schedule.ts), and
+ * the version of that derivation. The numeric id travels on the wire (uint16, big-endian); the name spells out every
+ * parameter, like the AWS Encryption SDK's committing suite names.
  *
- * Both suites are key-committing: a ciphertext opens under exactly one key (docs/ciphertext-format.md §4).
- * Unknown ids and names are rejected with SUITE_UNKNOWN (fail closed, style §4).
+ * v1 suites derive with HKDF-SHA-384 (RFC 5869, extract with the per-message salt, then expand); v2 suites with one
+ * HMAC-SHA-512 call (NIST SP 800-108r1 KDF in counter mode, one block), keyed by the key itself: a third of the cost
+ * (docs/performance.md), the same 256-bit key and commitment. Every suite is key-committing: a ciphertext opens under
+ * exactly one key (docs/ciphertext-format.md §4). Unknown ids and names are rejected with SUITE_UNKNOWN (fail closed,
+ * style §4).
  */
 import { CryptoError } from './crypto-errors.js';
 
@@ -15,6 +18,8 @@ import { CryptoError } from './crypto-errors.js';
 export const SuiteId = {
   Aes256GcmHkdfSha384CommitV1: 0x0001,
   XChaCha20Poly1305HkdfSha384CommitV1: 0x0002,
+  Aes256GcmKdfCtrHmacSha512CommitV2: 0x0003,
+  XChaCha20Poly1305KdfCtrHmacSha512CommitV2: 0x0004,
 } as const;
 export type SuiteId = (typeof SuiteId)[keyof typeof SuiteId];
 
@@ -22,6 +27,8 @@ export type SuiteId = (typeof SuiteId)[keyof typeof SuiteId];
 export const SuiteName = {
   Aes256GcmHkdfSha384CommitV1: 'AES-256-GCM/HKDF-SHA-384/COMMIT-v1',
   XChaCha20Poly1305HkdfSha384CommitV1: 'XCHACHA20-POLY1305/HKDF-SHA-384/COMMIT-v1',
+  Aes256GcmKdfCtrHmacSha512CommitV2: 'AES-256-GCM/KDF-CTR-HMAC-SHA-512/COMMIT-v2',
+  XChaCha20Poly1305KdfCtrHmacSha512CommitV2: 'XCHACHA20-POLY1305/KDF-CTR-HMAC-SHA-512/COMMIT-v2',
 } as const;
 export type SuiteName = (typeof SuiteName)[keyof typeof SuiteName];
 
@@ -43,8 +50,14 @@ export interface Suite {
   readonly nonceBytes: 12 | 24;
   /** AEAD tag length in bytes. */
   readonly tagBytes: 16;
-  /** Hash of HKDF (node:crypto name). */
-  readonly kdfHash: 'sha384';
+  /**
+   * How the per-message key and commitment are derived (shared/key-schedule.ts): `hkdf-sha384` = HKDF-SHA-384
+   * (RFC 5869) with the salt / message id as HKDF salt (v1); `kdf-ctr-hmac-sha512` = NIST SP 800-108r1 counter mode
+   * with HMAC-SHA-512, one block, salt / message id in the context (v2).
+   */
+  readonly kdf: 'hkdf-sha384' | 'kdf-ctr-hmac-sha512';
+  /** Hash of the HKDF the sealed state derives its per-suite keys with (enclave/sealing.ts; node:crypto name). */
+  readonly kdfHash: 'sha384' | 'sha512';
   /** Length of the random salt (blob) or message id (stream) fed to HKDF as its salt. */
   readonly saltBytes: 32;
   /** Length of the key commitment stored in the header. */
@@ -60,6 +73,7 @@ export const SUITES: Readonly<Record<SuiteId, Suite>> = Object.freeze({
     keyBytes: 32,
     nonceBytes: 12,
     tagBytes: 16,
+    kdf: 'hkdf-sha384',
     kdfHash: 'sha384',
     saltBytes: 32,
     commitmentBytes: 32,
@@ -71,14 +85,42 @@ export const SUITES: Readonly<Record<SuiteId, Suite>> = Object.freeze({
     keyBytes: 32,
     nonceBytes: 24,
     tagBytes: 16,
+    kdf: 'hkdf-sha384',
     kdfHash: 'sha384',
+    saltBytes: 32,
+    commitmentBytes: 32,
+  }),
+  [SuiteId.Aes256GcmKdfCtrHmacSha512CommitV2]: Object.freeze({
+    id: SuiteId.Aes256GcmKdfCtrHmacSha512CommitV2,
+    name: SuiteName.Aes256GcmKdfCtrHmacSha512CommitV2,
+    aead: AeadAlgorithm.Aes256Gcm,
+    keyBytes: 32,
+    nonceBytes: 12,
+    tagBytes: 16,
+    kdf: 'kdf-ctr-hmac-sha512',
+    kdfHash: 'sha512',
+    saltBytes: 32,
+    commitmentBytes: 32,
+  }),
+  [SuiteId.XChaCha20Poly1305KdfCtrHmacSha512CommitV2]: Object.freeze({
+    id: SuiteId.XChaCha20Poly1305KdfCtrHmacSha512CommitV2,
+    name: SuiteName.XChaCha20Poly1305KdfCtrHmacSha512CommitV2,
+    aead: AeadAlgorithm.XChaCha20Poly1305,
+    keyBytes: 32,
+    nonceBytes: 24,
+    tagBytes: 16,
+    kdf: 'kdf-ctr-hmac-sha512',
+    kdfHash: 'sha512',
     saltBytes: 32,
     commitmentBytes: 32,
   }),
 });
 
-/** The suite used when a caller does not name one (the node:crypto fast path, design §7). */
-export const DEFAULT_SUITE_ID: SuiteId = SuiteId.Aes256GcmHkdfSha384CommitV1;
+/**
+ * The suite of new blobs and streams when a caller does not name one: AES-256-GCM through node:crypto (design §7)
+ * with the one-HMAC v2 key schedule. Ciphertexts of every registered suite keep opening.
+ */
+export const DEFAULT_SUITE_ID: SuiteId = SuiteId.Aes256GcmKdfCtrHmacSha512CommitV2;
 
 /** Type guard: is `id` a registered suite id? */
 export function isSuiteId(id: unknown): id is SuiteId {

@@ -148,7 +148,7 @@ export function registerKey(program: Command): void {
       .option('--description <text>', 'description')
       .option('--alias <alias/name>', 'also create this alias for it')
       .option('--rotation-days <n>', 'rotate automatically every N days')
-      .option('--suite <name>', 'suite name (default AES-256-GCM/HKDF-SHA-384/COMMIT-v1)'),
+      .option('--suite <name>', 'suite name (default AES-256-GCM/KDF-CTR-HMAC-SHA-512/COMMIT-v2)'),
   ).action(
     async (o: Opts<{ description?: string; alias?: string; rotationDays?: string; suite?: string }>) => {
       const input = {

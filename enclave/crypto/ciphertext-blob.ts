@@ -14,9 +14,10 @@
  *   74+L     N    ciphertext
  *   74+L+N   16   tag
  *
- * Key schedule (HKDF-SHA-384, RFC 5869, via node:crypto `hkdfSync`), with P = bytes 0 .. 8+L (format byte,
- * suite, key id, key version) and K = the KEK version's key material:
- *   blobKey ‖ commitment = HKDF(K, salt, "EKMS-BLOB-V1" ‖ P, 64)   (32 bytes each)
+ * Key schedule (the suite's, shared/key-schedule.ts), with P = bytes 0 .. 8+L (format byte, suite, key id, key
+ * version) and K = the KEK version's key material, 32 bytes each:
+ *   v1 suites: blobKey ‖ commitment = HKDF-SHA-384(K, salt, "EKMS-BLOB-V1" ‖ P, 64)
+ *   v2 suites: blobKey ‖ commitment = HMAC-SHA-512(K, [1]₃₂ ‖ "EKMS-BLOB-V2" ‖ 0x00 ‖ P ‖ salt ‖ [512]₃₂)
  * AEAD: the suite's, nonce all zero (every blob has its own key), AAD = header (bytes 0 .. 74+L) ‖
  * canonical encryption context (shared/encryption-context.ts).
  *
@@ -25,9 +26,10 @@
  * (no "invisible salamanders"/partitioning oracles on AES-GCM, cf. the AWS Encryption SDK committing suites).
  * A wrong context cannot be told apart from tampering: both are DECRYPT_FAILED.
  */
-import { hkdfSync, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 import { CryptoError } from '../../shared/crypto-errors.js';
 import { type EncryptionContextInput, encodeContext } from '../../shared/encryption-context.js';
+import { deriveMessageKeys } from '../../shared/key-schedule.js';
 import { secureRandom } from '../../shared/random.js';
 import { getSuite, type Suite, type SuiteId } from '../../shared/suites.js';
 import { getAead } from './aead.js';
@@ -47,7 +49,6 @@ export const BLOB_LIMITS = {
   maxBlobBytes: 1 + 2 + 1 + 255 + 4 + 32 + 32 + 2 + 4096 + 16,
 } as const;
 
-const LABEL = new TextEncoder().encode('EKMS-BLOB-V1');
 const KEY_ID = /^[\x21-\x7e]{1,255}$/;
 
 /** Inputs of `sealBlob`. */
@@ -112,8 +113,8 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
 }
 
 /**
- * Derives the per-blob key and the commitment with one HKDF call (64 bytes: key ‖ commitment). The two results are
- * views of one buffer; the caller zeroes both.
+ * Derives the per-blob key and the commitment under the suite's key schedule (shared/key-schedule.ts). The two
+ * results are views of one buffer; the caller zeroes both.
  */
 function deriveBlobKeys(
   suite: Suite,
@@ -121,17 +122,8 @@ function deriveBlobKeys(
   salt: Uint8Array,
   prefix: Uint8Array,
 ): { blobKey: Uint8Array; commitment: Uint8Array } {
-  const okm = hkdfSync(
-    suite.kdfHash,
-    key,
-    salt,
-    concat(LABEL, prefix),
-    suite.keyBytes + suite.commitmentBytes,
-  );
-  return {
-    blobKey: new Uint8Array(okm, 0, suite.keyBytes),
-    commitment: new Uint8Array(okm, suite.keyBytes, suite.commitmentBytes),
-  };
+  const { key: blobKey, commitment } = deriveMessageKeys(suite, 'BLOB', key, salt, prefix);
+  return { blobKey, commitment };
 }
 
 /**

@@ -97,7 +97,7 @@ describe('ekms key (CLI against a real service)', () => {
         description: 'orders db',
         state: 'Enabled',
         keyUsage: 'ENCRYPT_DECRYPT',
-        suite: 'AES-256-GCM/HKDF-SHA-384/COMMIT-v1',
+        suite: 'AES-256-GCM/KDF-CTR-HMAC-SHA-512/COMMIT-v2',
         currentVersion: 1,
         rotation: { periodDays: 90 },
         deletionDate: null,

@@ -1,20 +1,21 @@
 /**
  * Secret lifetime (style §7): every key the crypto core derives is zeroed when it is no longer needed — after
- * success and after every failure. `node:crypto.hkdfSync` is wrapped so that the test holds a reference to each
- * derived key (the code under test is unchanged) and can check that all of them are zero afterwards.
+ * success and after every failure. The key schedule (shared/key-schedule.ts, HKDF for v1 suites, one HMAC for v2) is
+ * wrapped so that the test holds a reference to each derived output (the code under test is unchanged) and can check
+ * that all of them are zero afterwards.
  */
 import { describe, expect, it, vi } from 'vitest';
 
 const derived = vi.hoisted(() => [] as Uint8Array[]);
 
-vi.mock('node:crypto', async (importOriginal) => {
-  const actual = await importOriginal<typeof import('node:crypto')>();
-  const hkdfSync: typeof actual.hkdfSync = (...args) => {
-    const out = actual.hkdfSync(...args);
-    derived.push(new Uint8Array(out));
-    return out;
+vi.mock('../../shared/key-schedule.js', async (importOriginal) => {
+  const actual = await importOriginal<typeof import('../../shared/key-schedule.js')>();
+  const deriveMessageKeys: typeof actual.deriveMessageKeys = (...args) => {
+    const keys = actual.deriveMessageKeys(...args);
+    derived.push(keys.okm);
+    return keys;
   };
-  return { ...actual, default: { ...actual, hkdfSync }, hkdfSync };
+  return { ...actual, deriveMessageKeys };
 });
 
 const { decryptEnvelope, EnvelopeDecryptor, EnvelopeEncryptor } = await import(
@@ -39,7 +40,7 @@ describe.each(Object.values(SUITES))('key wiping, $name', (suite) => {
   const seal = (context = { a: 'b' }) =>
     sealBlob({ suite: suite.id, keyId: 'k', keyVersion: 1, key: KEY, plaintext: detBytes('p', 50), context });
 
-  it('sealBlob zeroes its blob key and commitment (one HKDF output)', () => {
+  it('sealBlob zeroes its blob key and commitment (one key-schedule output)', () => {
     takeDerived();
     seal();
     expectAllZero(takeDerived(), 1);

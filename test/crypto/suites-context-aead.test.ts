@@ -48,17 +48,25 @@ describe('suite registry', () => {
   it('spells out every parameter in each name and keys each suite by its id', () => {
     expect(getSuite(0x0001).name).toBe('AES-256-GCM/HKDF-SHA-384/COMMIT-v1');
     expect(getSuite(0x0002).name).toBe('XCHACHA20-POLY1305/HKDF-SHA-384/COMMIT-v1');
+    expect(getSuite(0x0003).name).toBe('AES-256-GCM/KDF-CTR-HMAC-SHA-512/COMMIT-v2');
+    expect(getSuite(0x0004).name).toBe('XCHACHA20-POLY1305/KDF-CTR-HMAC-SHA-512/COMMIT-v2');
+    expect([1, 2, 3, 4].map((id) => getSuite(id).kdf)).toEqual([
+      'hkdf-sha384',
+      'hkdf-sha384',
+      'kdf-ctr-hmac-sha512',
+      'kdf-ctr-hmac-sha512',
+    ]);
     for (const [key, id] of Object.entries(SuiteId)) {
       expect(SUITES[id].id).toBe(id);
       expect(SUITES[id].name).toBe(SuiteName[key as keyof typeof SuiteName]);
       expect(getSuiteByName(SUITES[id].name)).toBe(SUITES[id]);
     }
-    expect(DEFAULT_SUITE_ID).toBe(SuiteId.Aes256GcmHkdfSha384CommitV1);
+    expect(DEFAULT_SUITE_ID).toBe(SuiteId.Aes256GcmKdfCtrHmacSha512CommitV2);
     expect(Object.isFrozen(SUITES[1])).toBe(true);
   });
 
   it('unknown suite id → SUITE_UNKNOWN', () => {
-    for (const id of [0, 3, 0xffff, -1, 1.5, Number.NaN]) {
+    for (const id of [0, 5, 0xffff, -1, 1.5, Number.NaN]) {
       expectCode(() => getSuite(id), 'SUITE_UNKNOWN', /unknown suite id/);
       expect(isSuiteId(id)).toBe(false);
     }

@@ -13,6 +13,8 @@ import { createCipheriv, createDecipheriv, createHash, hkdfSync } from 'node:cry
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
+import { hmac as nobleHmac } from '@noble/hashes/hmac.js';
+import { sha512 } from '@noble/hashes/sha2.js';
 import { describe, expect, it } from 'vitest';
 import { encryptEnvelope } from '../../client/envelope-stream.js';
 import { openBlob, parseBlob, sealBlob } from '../../enclave/crypto/ciphertext-blob.js';
@@ -92,9 +94,30 @@ function refContextEncoding(ctx: Record<string, string>): Uint8Array {
   ]);
 }
 
-/** HKDF-SHA-384 to 64 bytes, split into (key, commitment). */
-function refHkdf(ikm: Uint8Array, salt: Uint8Array, label: string, p: Uint8Array): [Uint8Array, Uint8Array] {
-  const okm = new Uint8Array(hkdfSync('sha384', ikm, salt, concatBytes([ascii(label), p]), 64));
+/** AES-256-GCM suites (the others are XChaCha20-Poly1305). */
+const isAes = (suiteId: number) => suiteId === 1 || suiteId === 3;
+const u32 = (n: number) => Uint8Array.of(n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff);
+
+/**
+ * The key schedule, split into (key, commitment): suites 1-2 HKDF-SHA-384 to 64 bytes (node:crypto); suites 3-4 the
+ * SP 800-108r1 counter-mode KDF with HMAC-SHA-512, one block, computed with @noble/hashes' HMAC (not the
+ * implementation's node:crypto call).
+ */
+function refKeys(
+  suiteId: number,
+  key: Uint8Array,
+  salt: Uint8Array,
+  kind: 'BLOB' | 'STREAM',
+  p: Uint8Array,
+): [Uint8Array, Uint8Array] {
+  const okm =
+    suiteId <= 2
+      ? new Uint8Array(hkdfSync('sha384', key, salt, concatBytes([ascii(`EKMS-${kind}-V1`), p]), 64))
+      : nobleHmac(
+          sha512,
+          key,
+          concatBytes([u32(1), ascii(`EKMS-${kind}-V2`), Uint8Array.of(0), p, salt, u32(512)]),
+        );
   return [okm.slice(0, 32), okm.slice(32)];
 }
 
@@ -106,7 +129,7 @@ function refOpen(
   tag: Uint8Array,
   aad: Uint8Array,
 ) {
-  if (suiteId === 1) {
+  if (isAes(suiteId)) {
     const d = createDecipheriv('aes-256-gcm', key, nonce, { authTagLength: 16 });
     d.setAAD(aad);
     d.setAuthTag(tag);
@@ -116,7 +139,7 @@ function refOpen(
 }
 
 function refTag(suiteId: number, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array): Uint8Array {
-  if (suiteId === 1) {
+  if (isAes(suiteId)) {
     const c = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: 16 });
     c.setAAD(aad);
     c.final();
@@ -139,9 +162,9 @@ function refOpenBlob(v: BlobVector) {
   expect(b.length).toBe(74 + L + n + 16);
   const p = b.subarray(0, 8 + L);
   const key = unhex(v.key);
-  const [blobKey, expectedCommitment] = refHkdf(key, salt, 'EKMS-BLOB-V1', p);
+  const [blobKey, expectedCommitment] = refKeys(suiteId, key, salt, 'BLOB', p);
   expect(hex(expectedCommitment)).toBe(hex(commitment));
-  const nonce = new Uint8Array(suiteId === 1 ? 12 : 24);
+  const nonce = new Uint8Array(isAes(suiteId) ? 12 : 24);
   const aad = concatBytes([b.subarray(0, 74 + L), refContextEncoding(v.context)]);
   const plaintext = refOpen(
     suiteId,
@@ -169,9 +192,9 @@ function refOpenStream(v: StreamVector) {
   const header = s.subarray(0, headerLength);
   const p = s.subarray(0, 11);
   const dataKey = unhex(v.dataKey);
-  const [streamKey, commitment] = refHkdf(dataKey, messageId, 'EKMS-STREAM-V1', p);
+  const [streamKey, commitment] = refKeys(suiteId, dataKey, messageId, 'STREAM', p);
   expect(hex(header.subarray(headerLength - 48, headerLength - 16))).toBe(hex(commitment));
-  const nonceLength = suiteId === 1 ? 12 : 24;
+  const nonceLength = isAes(suiteId) ? 12 : 24;
   expect(hex(header.subarray(headerLength - 16))).toBe(
     hex(
       refTag(
@@ -250,9 +273,11 @@ async function generate(): Promise<VectorFile> {
 
   const blobs: BlobVector[] = [];
   const streams: StreamVector[] = [];
-  for (const suiteId of [SuiteId.Aes256GcmHkdfSha384CommitV1, SuiteId.XChaCha20Poly1305HkdfSha384CommitV1]) {
+  // The v1 tags are those the file was first generated with: regenerating reproduces the v1 vectors byte for byte.
+  const tags: Record<number, string> = { 1: 'aes', 2: 'xchacha', 3: 'aes-v2', 4: 'xchacha-v2' };
+  for (const suiteId of Object.values(SuiteId)) {
     const suite = getSuite(suiteId);
-    const tag = suiteId === 1 ? 'aes' : 'xchacha';
+    const tag = tags[suiteId]!;
     const blobInputs = [
       {
         name: `${tag}: empty plaintext, empty context`,
@@ -355,10 +380,10 @@ describe('crypto test vectors', () => {
     return JSON.parse(readFileSync(VECTORS_PATH, 'utf8')) as VectorFile;
   };
 
-  it('holds vectors for both suites', () => {
+  it('holds vectors for every suite', () => {
     const file = load();
-    expect(new Set(file.blobs.map((b) => b.suiteId))).toEqual(new Set([1, 2]));
-    expect(new Set(file.streams.map((s) => s.suiteId))).toEqual(new Set([1, 2]));
+    expect(new Set(file.blobs.map((b) => b.suiteId))).toEqual(new Set([1, 2, 3, 4]));
+    expect(new Set(file.streams.map((s) => s.suiteId))).toEqual(new Set([1, 2, 3, 4]));
     expect(file.generatedBy).toContain('EKMS_REGEN_VECTORS=1');
   });
 

@@ -178,7 +178,7 @@ describe('key management round trips', () => {
       description: '',
       state: 'Enabled',
       keyUsage: 'ENCRYPT_DECRYPT',
-      suite: SuiteName.Aes256GcmHkdfSha384CommitV1,
+      suite: SuiteName.Aes256GcmKdfCtrHmacSha512CommitV2,
       createdAt: new Date(T0).toISOString(),
       currentVersion: 1,
       versions: [{ version: 1, createdAt: new Date(T0).toISOString() }],
@@ -340,11 +340,8 @@ describe('key management round trips', () => {
 // ------------------------------------------------------------------------------------------------ crypto
 
 describe('Encrypt / Decrypt', () => {
-  it('round trip: result shapes, context bound, 0 and 4096 bytes, both suites', async () => {
-    for (const suite of [
-      SuiteName.Aes256GcmHkdfSha384CommitV1,
-      SuiteName.XChaCha20Poly1305HkdfSha384CommitV1,
-    ]) {
+  it('round trip: result shapes, context bound, 0 and 4096 bytes, every suite (keys keep their suite)', async () => {
+    for (const suite of Object.values(SuiteName)) {
       const id = await newKey({ suite });
       for (const size of [0, 1, 4096]) {
         const plaintext = new Uint8Array(size).map((_, i) => i * 7);
@@ -461,7 +458,11 @@ describe('Encrypt / Decrypt', () => {
     await rejects(call('decrypt', { ciphertextBlob: flip(blob, 74 + L) }), 'DECRYPT_FAILED'); // ciphertext
     await rejects(call('decrypt', { ciphertextBlob: flip(blob, -1) }), 'DECRYPT_FAILED'); // tag
     await rejects(call('decrypt', { ciphertextBlob: flip(blob, 0) }), 'CIPHERTEXT_VERSION_UNSUPPORTED');
-    await rejects(call('decrypt', { ciphertextBlob: flip(blob, 2) }), 'SUITE_UNKNOWN');
+    // Suite id: relabelled as another registered suite, the key schedule differs (commitment); unregistered, refused.
+    await rejects(call('decrypt', { ciphertextBlob: flip(blob, 2) }), 'CIPHERTEXT_KEY_MISMATCH');
+    const unregistered = blob.slice();
+    unregistered[2] = 0x7f;
+    await rejects(call('decrypt', { ciphertextBlob: unregistered }), 'SUITE_UNKNOWN');
     await rejects(
       call('decrypt', { ciphertextBlob: blob.subarray(0, blob.length - 1) }),
       'CIPHERTEXT_TRUNCATED',

@@ -11,7 +11,7 @@ import fc from 'fast-check';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { SEALED_ERROR_CODES } from '../../shared/crypto-errors.js';
 import { EkmsError } from '../../shared/errors.js';
-import { SUITES, SuiteId } from '../../shared/suites.js';
+import { isSuiteId, SUITES, SuiteId } from '../../shared/suites.js';
 import { runs } from '../helpers/property-runs.js';
 
 const derived = vi.hoisted(() => [] as Uint8Array[]);
@@ -153,7 +153,11 @@ describe.each(Object.values(SUITES))('sealed blobs, $name', (suite) => {
       const expected = (i: number): string => {
         if (i < 4) return 'SEALED_BLOB_CORRUPT'; // magic
         if (i === 4) return 'SEALED_VERSION_UNSUPPORTED'; // format version
-        if (i < 7) return 'SUITE_UNKNOWN'; // suite id (no mask maps 0x0001 onto 0x0002)
+        if (i < 7) {
+          // Suite id: an unregistered id is refused; another registered suite has its own key (key id mismatch).
+          const id = new DataView(blob.buffer, blob.byteOffset).getUint16(5) ^ (i === 5 ? mask << 8 : mask);
+          return isSuiteId(id) ? 'SEALED_KEY_MISMATCH' : 'SUITE_UNKNOWN';
+        }
         if (i < 23) return 'SEALED_KEY_MISMATCH'; // sealing key id
         return 'SEALED_BLOB_CORRUPT'; // name length, name, version, nonce, ciphertext, tag
       };
@@ -252,7 +256,7 @@ describe('sealed blob checks', () => {
 
   it('an unknown suite id is SUITE_UNKNOWN', () => {
     const blob = sealer().seal('k', 1, PLAIN);
-    for (const id of [0x0000, 0x0003, 0xffff]) {
+    for (const id of [0x0000, 0x0005, 0xffff]) {
       const bad = blob.slice();
       new DataView(bad.buffer).setUint16(5, id);
       expectCode(() => sealer().open('k', 1, bad), 'SUITE_UNKNOWN', /unknown suite id/);
