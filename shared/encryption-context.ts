@@ -170,26 +170,30 @@ export function normalizeContext(
 ): EncryptionContext {
   const entries = validated(input, options);
   const context = freeze(entries);
-  canonical.set(context, { bytes: encodeEntries(entries), reserved: options.allowReservedPrefix === true });
+  validatedEntries.set(context, { entries, reserved: options.allowReservedPrefix === true });
   return context;
 }
 
 /**
- * The canonical encoding of each context `normalizeContext` returned (frozen, so it cannot change), and whether its
- * validation allowed reserved keys: `encodeContext` of such a context is a copy of these bytes instead of a second
- * validation (the enclave encodes the same context for the blob's AAD and for the audit record).
+ * The validated, sorted entries of each context `normalizeContext` returned (frozen, so it cannot change), and whether
+ * their validation allowed reserved keys: `encodeContext` of such a context encodes them without validating again (the
+ * enclave normalizes a request's context, then encodes it for the blob's AAD).
  */
-const canonical = new WeakMap<object, { readonly bytes: Uint8Array; readonly reserved: boolean }>();
+const validatedEntries = new WeakMap<
+  object,
+  { readonly entries: readonly EncodedEntry[]; readonly reserved: boolean }
+>();
 
 /**
  * Validates a context and returns its canonical encoding (the bytes bound as AAD).
  * @throws CryptoError CONTEXT_INVALID if any rule in the file header is broken.
  */
 export function encodeContext(input: EncryptionContextInput, options: ContextOptions = {}): Uint8Array {
-  const known = typeof input === 'object' && input !== null ? canonical.get(input) : undefined;
+  const known = typeof input === 'object' && input !== null ? validatedEntries.get(input) : undefined;
   // A context validated with reserved keys allowed is validated again when they are not.
-  if (known !== undefined && (!known.reserved || options.allowReservedPrefix === true))
-    return known.bytes.slice();
+  if (known !== undefined && (!known.reserved || options.allowReservedPrefix === true)) {
+    return encodeEntries(known.entries);
+  }
   return encodeEntries(validated(input, options));
 }
 
