@@ -81,17 +81,31 @@ function entriesOf(input: unknown): Array<readonly [unknown, unknown]> {
   return Object.entries(input);
 }
 
+/** The UTF-8 bytes of `s` when it is all ASCII (then also its Latin-1 bytes), else undefined. */
+function asciiBytes(s: string): Uint8Array | undefined {
+  const out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 0x7f) return undefined;
+    out[i] = c;
+  }
+  return out;
+}
+
 function checkString(s: unknown, what: 'key' | 'value', index: number): Uint8Array {
   /* Precondition: keys and values are strings. */
   if (typeof s !== 'string') throw invalid(`${what} of entry ${index} is not a string`);
-  /* Precondition: strings are well-formed Unicode, so their UTF-8 encoding is exact. */
-  if (LONE_SURROGATE.test(s))
-    throw invalid(`${what} of entry ${index} contains a lone surrogate (not UTF-8)`);
   /* Precondition: at most maxContextStringBytes UTF-8 bytes per key or value. */
   if (s.length > LIMITS.maxContextStringBytes) {
     // Fast reject: UTF-8 is never shorter than the UTF-16 length.
     throw invalid(`${what} of entry ${index} exceeds ${LIMITS.maxContextStringBytes} bytes`);
   }
+  // Most contexts are ASCII: one byte per code unit, no surrogates to check (the common path costs no native call).
+  const ascii = asciiBytes(s);
+  if (ascii !== undefined) return ascii;
+  /* Precondition: strings are well-formed Unicode, so their UTF-8 encoding is exact. */
+  if (LONE_SURROGATE.test(s))
+    throw invalid(`${what} of entry ${index} contains a lone surrogate (not UTF-8)`);
   const bytes = encoder.encode(s);
   if (bytes.length > LIMITS.maxContextStringBytes) {
     throw invalid(`${what} of entry ${index} exceeds ${LIMITS.maxContextStringBytes} bytes`);
@@ -126,7 +140,7 @@ function validated(input: EncryptionContextInput, options: ContextOptions): Enco
     checkKey(k as string, i, options);
     return { key: k as string, value: v as string, keyBytes, valueBytes };
   });
-  entries.sort((a, b) => compareBytes(a.keyBytes, b.keyBytes));
+  if (entries.length > 1) entries.sort((a, b) => compareBytes(a.keyBytes, b.keyBytes));
   for (let i = 1; i < entries.length; i++) {
     /* Precondition: no duplicate keys. */
     if (compareBytes(entries[i - 1]!.keyBytes, entries[i]!.keyBytes) === 0) {
@@ -168,32 +182,14 @@ export function normalizeContext(
   input: EncryptionContextInput,
   options: ContextOptions = {},
 ): EncryptionContext {
-  const entries = validated(input, options);
-  const context = freeze(entries);
-  validatedEntries.set(context, { entries, reserved: options.allowReservedPrefix === true });
-  return context;
+  return freeze(validated(input, options));
 }
-
-/**
- * The validated, sorted entries of each context `normalizeContext` returned (frozen, so it cannot change), and whether
- * their validation allowed reserved keys: `encodeContext` of such a context encodes them without validating again (the
- * enclave normalizes a request's context, then encodes it for the blob's AAD).
- */
-const validatedEntries = new WeakMap<
-  object,
-  { readonly entries: readonly EncodedEntry[]; readonly reserved: boolean }
->();
 
 /**
  * Validates a context and returns its canonical encoding (the bytes bound as AAD).
  * @throws CryptoError CONTEXT_INVALID if any rule in the file header is broken.
  */
 export function encodeContext(input: EncryptionContextInput, options: ContextOptions = {}): Uint8Array {
-  const known = typeof input === 'object' && input !== null ? validatedEntries.get(input) : undefined;
-  // A context validated with reserved keys allowed is validated again when they are not.
-  if (known !== undefined && (!known.reserved || options.allowReservedPrefix === true)) {
-    return encodeEntries(known.entries);
-  }
   return encodeEntries(validated(input, options));
 }
 

@@ -84,6 +84,28 @@ describe('encryption context properties', () => {
     );
   });
 
+  it('the encoding equals a reference built from Buffer.from(utf8), for ASCII and non-ASCII strings', () => {
+    const text = fc.oneof(
+      fc.string({ unit: 'binary-ascii', maxLength: 12 }),
+      fc.string({ unit: 'grapheme', maxLength: 6 }),
+    );
+    const key = text.filter((k) => k.length > 0 && !/^ekms:/i.test(k));
+    fc.assert(
+      fc.property(fc.dictionary(key, text, { maxKeys: 6 }), (ctx) => {
+        const u16 = (n: number) => Buffer.of(n >> 8, n & 0xff);
+        const pairs = Object.entries(ctx)
+          .map(([k, v]) => [Buffer.from(k, 'utf8'), Buffer.from(v, 'utf8')] as const)
+          .sort((a, b) => Buffer.compare(a[0], b[0]));
+        const reference = Buffer.concat([
+          u16(pairs.length),
+          ...pairs.flatMap(([k, v]) => [u16(k.length), k, u16(v.length), v]),
+        ]);
+        expect(Buffer.from(encodeContext(ctx)).equals(reference)).toBe(true);
+      }),
+      { numRuns: runs(500) },
+    );
+  });
+
   it('arbitrary bytes decode to a context whose encoding is those bytes, or fail with CONTEXT_INVALID', () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 64 }), (bytes) => {

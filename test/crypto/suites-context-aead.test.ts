@@ -176,16 +176,16 @@ describe('encryption context', () => {
     expect(encodeContext({ ekms: 'v', 'x-ekms:': 'v' }).length).toBeGreaterThan(2);
   });
 
-  it('a normalized context encodes from its remembered canonical bytes, and is still checked for reserved keys', () => {
-    const input = { tenant: 'acme', purpose: 'backup', é: 'ü' };
-    const normalized = normalizeContext(input);
-    const a = encodeContext(normalized);
-    expect(a).toEqual(encodeContext(input));
-    a.fill(0); // a copy each time: the caller may zero it
-    expect(encodeContext(normalized)).toEqual(encodeContext(input));
-    // Normalized with reserved keys allowed: encoding it without that permission validates again and refuses.
+  it('ASCII and non-ASCII strings encode to their UTF-8 bytes at the limits; the reserved prefix holds on both paths', () => {
+    const max = 'k'.repeat(LIMITS.maxContextStringBytes);
+    expect(encodeContext({ [max]: '\u0000\u007f' }).length).toBe(2 + 2 + max.length + 2 + 2);
+    expectCode(() => encodeContext({ [`${max}k`]: '' }), 'CONTEXT_INVALID', /exceeds 1024 bytes/);
+    // 0x80 is the first non-ASCII code unit: two UTF-8 bytes.
+    expect(Buffer.from(encodeContext({ a: '\u0080' })).toString('hex')).toBe('00010001610002c280');
+    expectCode(() => encodeContext({ a: 'x\ud800' }), 'CONTEXT_INVALID', /lone surrogate/);
+    const normalized = normalizeContext({ tenant: 'acme', é: 'ü' });
+    expect(encodeContext(normalized)).toEqual(encodeContext({ é: 'ü', tenant: 'acme' }));
     const service = normalizeContext({ 'ekms:x': 'v' }, { allowReservedPrefix: true });
-    expect(encodeContext(service, { allowReservedPrefix: true }).length).toBe(2 + 2 + 6 + 2 + 1);
     expectCode(() => encodeContext(service), 'CONTEXT_INVALID', /reserved prefix "ekms:"/);
   });
 
