@@ -102,6 +102,23 @@ describe('AuditFileSink', () => {
     await expect(sink.append(enc.encode('late'))).rejects.toMatchObject({ code: 'STORE_WRITE_FAILED' });
   });
 
+  it('group commit: lines of separate turns within the sync interval share one fsync', async () => {
+    const path = join(dir, 'group.jsonl');
+    const sink = await AuditFileSink.open(path, { syncIntervalMs: 200 }); // wide, so that a slow machine still groups
+    const enc = new TextEncoder();
+    await sink.append(enc.encode('first')); // synced: the next fsync waits for the interval
+    const before = sink.batches;
+    const later: Promise<void>[] = [];
+    for (let i = 0; i < 5; i++) {
+      later.push(sink.append(enc.encode(`turn ${i}`)));
+      await new Promise((r) => setImmediate(r)); // a separate event-loop turn each
+    }
+    await Promise.all(later);
+    expect(sink.batches - before).toBe(1);
+    expect(readFileSync(path, 'utf8')).toBe(`first\n${[0, 1, 2, 3, 4].map((i) => `turn ${i}\n`).join('')}`);
+    await sink.close();
+  });
+
   it('cuts a torn last line (never acknowledged) when it reopens', async () => {
     const path = join(dir, 'torn.jsonl');
     const sink = await AuditFileSink.open(path);
