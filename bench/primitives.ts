@@ -8,6 +8,8 @@
  * - `hkdf-sha384.{32B,64B}`: `node:crypto` `hkdfSync` against `@noble/hashes` `hkdf(sha384)` for the output lengths
  *   the service derives (a data key's wrapping key; the envelope stream's key ‖ commitment). Unit ops/s.
  * - `hkdf-sha256.32B`: the same with SHA-256 (HPKE's KDF, the release path).
+ * - `key-schedule.blob.v2`: a blob's key and commitment with the v2 schedule (suite 3: one HMAC-SHA-512) against v1
+ *   (suite 1: HKDF-SHA-384), shared/key-schedule.ts: the per-message cost decision 38 removed.
  * - `audit.record.encode`: building and checking one canonical audit line (shared/audit.ts), the per-request cost of
  *   the audit log on the enclave, against SHA-256 of that line (the chain step that follows it). Unit ops/s.
  *
@@ -19,6 +21,8 @@ import { gcm } from '@noble/ciphers/aes.js';
 import { hkdf } from '@noble/hashes/hkdf.js';
 import { sha256, sha384 } from '@noble/hashes/sha2.js';
 import { type AuditEventRecord, encodeAuditRecord } from '../shared/audit.js';
+import { deriveMessageKeys } from '../shared/key-schedule.js';
+import { getSuite, SuiteId } from '../shared/suites.js';
 import {
   assertSameBytes,
   type BenchResult,
@@ -124,6 +128,17 @@ export async function benchPrimitives(options: BenchPrimitivesOptions = {}): Pro
       c('noble hkdf', () => hkdf(noble, ikm, salt, info, length)),
     );
   }
+
+  const prefix = new Uint8Array(40).fill(7);
+  const v1 = getSuite(SuiteId.Aes256GcmHkdfSha384CommitV1);
+  const v2 = getSuite(SuiteId.Aes256GcmKdfCtrHmacSha512CommitV2);
+  await pair(
+    'key-schedule.blob.v2',
+    'ops/s',
+    OPS,
+    c('v2 one HMAC-SHA-512', () => deriveMessageKeys(v2, 'BLOB', ikm, salt, prefix)),
+    c('v1 HKDF-SHA-384', () => deriveMessageKeys(v1, 'BLOB', ikm, salt, prefix)),
+  );
 
   const record: AuditEventRecord = {
     v: 1,
