@@ -13,7 +13,7 @@ export interface KeyMetadata {
   readonly description: string;
   readonly state: KeyState;
   readonly keyUsage: 'ENCRYPT_DECRYPT';
-  /** Suite name, e.g. AES-256-GCM/HKDF-SHA-384/COMMIT-v1. */
+  /** Suite name, e.g. AES-256-GCM/KDF-CTR-HMAC-SHA-512/COMMIT-v2. */
   readonly suite: string;
   /** ISO 8601. */
   readonly createdAt: string;

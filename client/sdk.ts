@@ -88,7 +88,7 @@ export type * from './kms-types.js';
 
 export interface CreateKeyInput {
   readonly description?: string;
-  /** Suite name (default AES-256-GCM/HKDF-SHA-384/COMMIT-v1). */
+  /** Suite name (default AES-256-GCM/KDF-CTR-HMAC-SHA-512/COMMIT-v2; ciphertexts of every suite open). */
   readonly suite?: string;
   /** Turns on automatic rotation with this period. */
   readonly rotationPeriodDays?: number;
