@@ -34,7 +34,7 @@
  * AES-256-GCM goes through node:crypto (design §7: ~50× faster than pure JS); XChaCha20-Poly1305 through
  * @noble/ciphers. The client does not import enclave code (design §6), so this module talks to both directly.
  */
-import { createCipheriv, createDecipheriv, createHash, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { Transform } from 'node:stream';
 import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { CryptoError } from '../shared/crypto-errors.js';
@@ -47,10 +47,13 @@ import {
 } from '../shared/encryption-context.js';
 import { EkmsError } from '../shared/errors.js';
 import { deriveMessageKeys } from '../shared/key-schedule.js';
-import { secureRandom } from '../shared/random.js';
 import { AeadAlgorithm, DEFAULT_SUITE_ID, getSuite, type Suite, type SuiteId } from '../shared/suites.js';
 
 /** "EKMS": the first four bytes of every envelope stream. */
+
+function randomMessageId(n: number): Uint8Array {
+  return new Uint8Array(randomBytes(n));
+}
 const STREAM_MAGIC = Uint8Array.of(0x45, 0x4b, 0x4d, 0x53);
 /** The envelope stream format version this module writes and reads. */
 export const STREAM_FORMAT_V1 = 1;
@@ -105,7 +108,7 @@ export interface EncryptStreamOptions {
   readonly suite?: SuiteId;
   /**
    * TESTS ONLY: deterministic randomness for the message id, to reproduce test vectors. Production code never
-   * passes it; the message id then comes from `secureRandom` (shared/random.ts: the OS CSPRNG).
+   * passes it; the message id then comes from `crypto.randomBytes` (the OS CSPRNG).
    */
   readonly testRandom?: (length: number) => Uint8Array;
 }
@@ -245,7 +248,9 @@ export class EnvelopeEncryptor {
       throw param(`encrypted data key must be 1..${STREAM_LIMITS.maxEncryptedDataKeyBytes} bytes`);
     }
     const context = encodeContext(options.context);
-    const messageId = (options.testRandom ?? secureRandom)(suite.saltBytes);
+    // Straight from the OS CSPRNG, not a pool: a library can be snapshotted or its process cloned with its heap, and a
+    // pooled id handed out twice under a reused data key would repeat the stream's key and nonces.
+    const messageId = (options.testRandom ?? randomMessageId)(suite.saltBytes);
     if (!(messageId instanceof Uint8Array) || messageId.length !== suite.saltBytes) {
       throw param('the random source returned the wrong number of bytes');
     }

@@ -18,8 +18,8 @@
  *   32+L     N     nonce (random; N = the suite's nonce length, 12 or 24)
  *   32+L+N   C+16  ciphertext ‖ tag (the suite's AEAD; AAD = bytes 0 .. 32+L+N, the whole header)
  *
- * Key schedule (HKDF, RFC 5869, node:crypto `hkdfSync`, with the suite's `kdfHash`: SHA-384 for v1 suites, SHA-512
- * for v2), per suite and purpose, once at construction:
+ * Key schedule (HKDF-SHA-384, RFC 5869, node:crypto `hkdfSync`, for every suite: the sealed state's own schedule, not
+ * the suite's per-message one), per suite and purpose, once at construction:
  *   sealingKey (32) ‖ keyId (16) = HKDF(IKM = root key, salt = empty,
  *                                       info = "EKMS-SEALED-STATE-V1" ‖ 0x00 ‖ suite name ‖ 0x00 ‖ purpose, 48)
  * The root key is uniformly random, so the empty salt is fine (RFC 5869 §3.1). The key id lets `open` tell a blob
@@ -259,7 +259,7 @@ export class Sealer {
     this.versions = options.versions ?? new VersionTracker();
     for (const suite of Object.values(SUITES)) {
       const info = Buffer.from(`${INFO_LABEL}\0${suite.name}\0${this.purpose}`, 'utf8');
-      const okm = hkdfSync(suite.kdfHash, rootKey, new Uint8Array(0), info, suite.keyBytes + KEY_ID_BYTES);
+      const okm = hkdfSync('sha384', rootKey, new Uint8Array(0), info, suite.keyBytes + KEY_ID_BYTES);
       this.#keys.set(suite.id, {
         key: new Uint8Array(okm, 0, suite.keyBytes),
         keyId: new Uint8Array(okm, suite.keyBytes, KEY_ID_BYTES),

@@ -241,11 +241,11 @@ function oneOf<T extends string>(
 }
 
 /** The last time string checkTime accepted: records written within the same millisecond skip the parse. */
-let lastValidTime = '';
+let lastValidTime: string | undefined;
 
 function checkTime(o: Record<string, unknown>, where: Where): string {
   const v = o['time'];
-  if (v === lastValidTime) return v;
+  if (typeof v === 'string' && v === lastValidTime) return v;
   /* Precondition: time is an ISO-8601 UTC instant with milliseconds, as Date#toISOString writes it. */
   if (
     typeof v !== 'string' ||

@@ -12,7 +12,7 @@
  *   (SP 800-56C / SP 800-108: key-derivation keys need not be a hash length); the random salt in the context makes
  *   every message's input distinct. One HMAC instead of HKDF's extract-then-expand: ~4.5 µs instead of ~11-18 µs per
  *   message on these machines (docs/performance.md), the same output size, and a commitment that still takes a
- *   512-bit HMAC collision to forge (§4).
+ *   collision of 256 bits of HMAC output (~2^128 work) to forge (docs/ciphertext-format.md §4).
  *
  * Labels: "EKMS-BLOB-V1" / "EKMS-STREAM-V1" for v1, "EKMS-BLOB-V2" / "EKMS-STREAM-V2" for v2, so the two schedules and
  * the two formats never derive from the same input.
@@ -65,6 +65,9 @@ export function deriveMessageKeys(
       .update(salt)
       .update(LENGTH_512)
       .digest();
+    /* Precondition: the suite's key and commitment fill the one 64-byte block exactly (nothing left unzeroed). */
+    if (length !== out.length)
+      throw new Error(`${suite.name}: key and commitment must be ${out.length} bytes`);
     okm = new Uint8Array(out.buffer, out.byteOffset, length);
   } else {
     const info = new Uint8Array(label.length + prefix.length);

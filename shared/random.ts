@@ -1,11 +1,12 @@
 /**
- * Randomness for hot paths: the enclave's data keys and ciphertext-blob salts, the envelope stream's message ids.
+ * Randomness for the enclave's hot paths: data keys and ciphertext-blob salts (not for library code in clients,
+ * whose process may be snapshotted or cloned with its heap: the envelope stream takes `randomBytes` directly).
  * Bytes from the OS CSPRNG (`node:crypto`, OpenSSL's DRBG seeded from the OS), drawn 4 KiB at a time.
  *
  * Why a pool: each `crypto.randomBytes` / `randomFillSync` call costs about 6.5 µs on these machines whatever its
  * size (32 bytes or 4 KiB: the call, not the bytes; up to ~19 µs under load), and a GenerateDataKey makes two (the data
- * key and the salt): 8 % of the enclave's CPU under load (docs/performance.md); for an envelope stream, the message
- * id was half of the cost of starting one. Drawing 4 KiB per call makes it ~0.1 µs per draw.
+ * key and the salt): 8 % of the enclave's CPU under load (docs/performance.md). Drawing 4 KiB per call makes it ~0.1 µs
+ * per draw.
  *
  * Rules that keep this as strong as a direct call: the bytes still come from the OS CSPRNG only; each byte is
  * handed out once, and zeroed in the pool as it is handed out, so the pool holds only bytes no one has seen yet

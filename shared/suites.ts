@@ -7,7 +7,7 @@
  * parameter, like the AWS Encryption SDK's committing suite names.
  *
  * v1 suites derive with HKDF-SHA-384 (RFC 5869, extract with the per-message salt, then expand); v2 suites with one
- * HMAC-SHA-512 call (NIST SP 800-108r1 KDF in counter mode, one block), keyed by the key itself: a third of the cost
+ * HMAC-SHA-512 call (NIST SP 800-108r1 KDF in counter mode, one block), keyed by the key itself: half the cost or less
  * (docs/performance.md), the same 256-bit key and commitment. Every suite is key-committing: a ciphertext opens under
  * exactly one key (docs/ciphertext-format.md §4). Unknown ids and names are rejected with SUITE_UNKNOWN (fail closed,
  * style §4).
@@ -56,8 +56,6 @@ export interface Suite {
    * with HMAC-SHA-512, one block, salt / message id in the context (v2).
    */
   readonly kdf: 'hkdf-sha384' | 'kdf-ctr-hmac-sha512';
-  /** Hash of the HKDF the sealed state derives its per-suite keys with (enclave/sealing.ts; node:crypto name). */
-  readonly kdfHash: 'sha384' | 'sha512';
   /** Length of the random salt (blob) or message id (stream) fed to HKDF as its salt. */
   readonly saltBytes: 32;
   /** Length of the key commitment stored in the header. */
@@ -74,7 +72,6 @@ export const SUITES: Readonly<Record<SuiteId, Suite>> = Object.freeze({
     nonceBytes: 12,
     tagBytes: 16,
     kdf: 'hkdf-sha384',
-    kdfHash: 'sha384',
     saltBytes: 32,
     commitmentBytes: 32,
   }),
@@ -86,7 +83,6 @@ export const SUITES: Readonly<Record<SuiteId, Suite>> = Object.freeze({
     nonceBytes: 24,
     tagBytes: 16,
     kdf: 'hkdf-sha384',
-    kdfHash: 'sha384',
     saltBytes: 32,
     commitmentBytes: 32,
   }),
@@ -98,7 +94,6 @@ export const SUITES: Readonly<Record<SuiteId, Suite>> = Object.freeze({
     nonceBytes: 12,
     tagBytes: 16,
     kdf: 'kdf-ctr-hmac-sha512',
-    kdfHash: 'sha512',
     saltBytes: 32,
     commitmentBytes: 32,
   }),
@@ -110,7 +105,6 @@ export const SUITES: Readonly<Record<SuiteId, Suite>> = Object.freeze({
     nonceBytes: 24,
     tagBytes: 16,
     kdf: 'kdf-ctr-hmac-sha512',
-    kdfHash: 'sha512',
     saltBytes: 32,
     commitmentBytes: 32,
   }),

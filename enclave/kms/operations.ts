@@ -264,6 +264,14 @@ async function openUnder(
   if (v === undefined || v.version !== parsed.keyVersion || v.material === null) {
     throw new KmsError('KEY_VERSION_NOT_FOUND', `key ${id} has no version ${parsed.keyVersion}`);
   }
+  /* Precondition: the blob names its key's suite (a key keeps the suite it was created with), so one KEK is only ever
+     used under one key schedule. A relabelled blob would fail the commitment anyway; this refuses it before. */
+  if (parsed.suite.id !== r.suite) {
+    throw new CryptoError(
+      'CIPHERTEXT_KEY_MISMATCH',
+      `the ciphertext names suite ${parsed.suite.name}; key ${id} uses another suite`,
+    );
+  }
   return { plaintext: openBlob(parsed, v.material, context), keyId: id, keyVersion: v.version };
 }
 

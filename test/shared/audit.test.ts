@@ -5,7 +5,7 @@
  */
 import { generateKeyPairSync } from 'node:crypto';
 import fc from 'fast-check';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import type { EnclaveTrust } from '../../client/session.js';
 import type { Attestor } from '../../enclave/attestor/attestor.js';
 import {
@@ -315,6 +315,18 @@ describe('record format', () => {
     expect(() => parseAuditLine(new Uint8Array([0x7b, 0xff, 0x7d]))).toThrow(
       expect.objectContaining({ code: 'AUDIT_RECORD_MALFORMED', message: expect.stringContaining('UTF-8') }),
     );
+  });
+
+  it('refuses an empty or malformed time in a fresh process too (the last-valid-time memo starts empty)', async () => {
+    const base = JSON.parse(event()) as Record<string, unknown>;
+    vi.resetModules();
+    const fresh = await import('../../shared/audit.js');
+    for (const time of ['', '2025-01-01T00:00:00Z', null]) {
+      expect(() => fresh.parseAuditLine(JSON.stringify({ ...base, time })), String(time)).toThrow(
+        expect.objectContaining({ code: 'AUDIT_RECORD_MALFORMED' }),
+      );
+    }
+    expect(fresh.parseAuditLine(event()).time).toBe(base['time']);
   });
 
   it('refuses another format version: AUDIT_VERSION_UNSUPPORTED', () => {
