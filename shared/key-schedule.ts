@@ -18,6 +18,7 @@
  * the two formats never derive from the same input.
  */
 import { createHmac, hkdfSync } from 'node:crypto';
+import { CryptoError } from './crypto-errors.js';
 import type { Suite } from './suites.js';
 
 /** What the derived key protects: the label's first part. */
@@ -66,8 +67,13 @@ export function deriveMessageKeys(
       .update(LENGTH_512)
       .digest();
     /* Precondition: the suite's key and commitment fill the one 64-byte block exactly (nothing left unzeroed). */
-    if (length !== out.length)
-      throw new Error(`${suite.name}: key and commitment must be ${out.length} bytes`);
+    if (length !== out.length) {
+      out.fill(0);
+      throw new CryptoError(
+        'SUITE_UNKNOWN',
+        `${suite.name}: key and commitment must fill ${out.length} bytes`,
+      );
+    }
     okm = new Uint8Array(out.buffer, out.byteOffset, length);
   } else {
     const info = new Uint8Array(label.length + prefix.length);

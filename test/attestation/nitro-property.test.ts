@@ -22,6 +22,7 @@ import {
 } from '../../attestation/simulated/nitro.js';
 import { type TrustAnchor, X509Cache } from '../../attestation/x509/index.js';
 import { encodeCbor } from '../../shared/cbor.js';
+import { applyMutation, byteMutation } from '../helpers/byte-mutations.js';
 import { runs } from '../helpers/property-runs.js';
 
 const VECTORS = path.resolve(import.meta.dirname, '../../../shared/vectors/nitro');
@@ -100,37 +101,7 @@ function assertSafe(bytes: Uint8Array, subject: Subject): Outcome {
   return outcome;
 }
 
-const mutation = fc.oneof(
-  fc.record({ kind: fc.constant('flip' as const), at: fc.nat(), bit: fc.integer({ min: 0, max: 7 }) }),
-  fc.record({ kind: fc.constant('set' as const), at: fc.nat(), value: fc.integer({ min: 0, max: 255 }) }),
-  fc.record({ kind: fc.constant('insert' as const), at: fc.nat(), value: fc.integer({ min: 0, max: 255 }) }),
-  fc.record({ kind: fc.constant('delete' as const), at: fc.nat() }),
-  fc.record({ kind: fc.constant('truncate' as const), at: fc.nat() }),
-);
-type Mutation = typeof mutation extends fc.Arbitrary<infer T> ? T : never;
-
-function apply(bytes: Uint8Array, m: Mutation): Uint8Array {
-  if (bytes.length === 0) return bytes;
-  const at = m.at % bytes.length;
-  switch (m.kind) {
-    case 'flip': {
-      const out = Uint8Array.from(bytes);
-      out[at]! ^= 1 << m.bit;
-      return out;
-    }
-    case 'set': {
-      const out = Uint8Array.from(bytes);
-      out[at] = m.value;
-      return out;
-    }
-    case 'insert':
-      return Uint8Array.from([...bytes.subarray(0, at), m.value, ...bytes.subarray(at)]);
-    case 'delete':
-      return Uint8Array.from([...bytes.subarray(0, at), ...bytes.subarray(at + 1)]);
-    default:
-      return bytes.subarray(0, at);
-  }
-}
+const mutation = byteMutation();
 
 describe('Nitro parser and verifier: property tests', () => {
   it('random bytes never crash: always a typed AttestationError', () => {
@@ -189,7 +160,7 @@ describe('Nitro parser and verifier: property tests', () => {
     for (const subject of subjects) {
       fc.assert(
         fc.property(fc.nat({ max: subject.bytes.length - 1 }), fc.integer({ min: 0, max: 7 }), (at, bit) => {
-          assertSafe(apply(subject.bytes, { kind: 'flip', at, bit }), subject);
+          assertSafe(applyMutation(subject.bytes, { kind: 'flip', at, value: bit }), subject);
         }),
         { numRuns: runs(1500) },
       );
@@ -200,10 +171,7 @@ describe('Nitro parser and verifier: property tests', () => {
     for (const subject of subjects) {
       fc.assert(
         fc.property(fc.array(mutation, { minLength: 1, maxLength: 4 }), (ms) => {
-          assertSafe(
-            ms.reduce((b, m) => apply(b, m), subject.bytes),
-            subject,
-          );
+          assertSafe(ms.reduce(applyMutation, subject.bytes), subject);
         }),
         { numRuns: runs(800) },
       );

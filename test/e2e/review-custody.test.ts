@@ -29,7 +29,7 @@ import {
 import { connect, type EkmsClient, type PrincipalCredentials } from '../../client/sdk.js';
 import type { Host } from '../../host/host.js';
 import { CUSTODY_BUNDLE_BLOB, custodianFingerprint, encodeCustodySet } from '../../shared/custody.js';
-import { EkmsError } from '../../shared/errors.js';
+import { codeOf } from '../helpers/outcome.js';
 import { adminPrincipal, CLI, startTestHost } from '../helpers/service.js';
 
 const run = promisify(execFile);
@@ -38,16 +38,6 @@ let dir: string;
 let keys: CustodianKey[];
 let custodySet: Uint8Array;
 const hosts: Host[] = [];
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof EkmsError) return err.code;
-    throw err;
-  }
-  return 'no error';
-}
 
 async function start(stateDir: string, adminPublicKey?: Uint8Array): Promise<Host> {
   const h = await startTestHost({
@@ -87,9 +77,9 @@ async function routineUnlock(h: Host): Promise<string> {
   try {
     for (const k of keys.slice(0, 2)) {
       const code = await codeOf(custodyUnlock(c, k, trustOf(h)));
-      if (code !== 'no error') return code;
+      if (code !== 'OK') return code;
     }
-    return (await custodyStatus(c)).locked ? 'still locked' : 'no error';
+    return (await custodyStatus(c)).locked ? 'still locked' : 'OK';
   } finally {
     c.close();
   }
@@ -150,12 +140,12 @@ describe('custody review (e2e)', () => {
     if (existsSync(join(fork, 'principals')))
       copyFileSync(join(fork, 'principals'), join(real, 'principals'));
     h = await start(real, attacker.publicKey);
-    expect(await routineUnlock(h)).toBe('no error');
+    expect(await routineUnlock(h)).toBe('OK');
     // The host's key is not an admin of the real deployment and decrypts nothing.
     const decrypted = await codeOf(
       client(h, attacker).then((c) => c.decrypt(ciphertext).finally(() => c.close())),
     );
-    expect(decrypted).not.toBe('no error');
+    expect(decrypted).not.toBe('OK');
     // The operator's admin still is.
     const op = await client(h, adminPrincipal());
     try {
@@ -178,7 +168,7 @@ describe('custody review (e2e)', () => {
     }
     const h = await start(real);
     expect(h.enclave.locked).toBe(true);
-    expect(await routineUnlock(h)).toBe('no error');
+    expect(await routineUnlock(h)).toBe('OK');
     const op = await client(h, adminPrincipal());
     try {
       const { keyId } = await op.createKey({ description: 'after recovery' });

@@ -18,7 +18,7 @@ import { EkmsClient } from '../../client/sdk.js';
 import type { ClientSession } from '../../client/session.js';
 import type { Host } from '../../host/host.js';
 import { decodeCbor } from '../../shared/cbor.js';
-import { EkmsError } from '../../shared/errors.js';
+import type { EkmsError } from '../../shared/errors.js';
 import { encodeStreamFrame } from '../../shared/frame.js';
 import { encodeRequest } from '../../shared/messages.js';
 import {
@@ -29,6 +29,7 @@ import {
   rawStreamSession,
   rawWsSession,
 } from '../helpers/connect.js';
+import { codeOf } from '../helpers/outcome.js';
 import { CLI, startTestHost } from '../helpers/service.js';
 
 interface StartedService {
@@ -279,16 +280,6 @@ function within<T>(p: Promise<T>, ms: number): Promise<T | 'hung'> {
   ]);
 }
 
-async function rejectionCode(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof EkmsError) return err.code;
-    throw err;
-  }
-  return 'NO_ERROR';
-}
-
 function openWs(endpoint: string): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(endpoint, { perMessageDeflate: false });
@@ -391,7 +382,7 @@ describe('host shutdown and restart races (in-process host, real enclave)', () =
     const dir = tempDir();
     const file = join(dir, 'profile.json');
     writeFileSync(file, 'precious');
-    let code = 'NO_ERROR';
+    let code = 'OK';
     try {
       host = await startTestHost({ listen: `unix:${file}` });
     } catch (err) {
@@ -439,11 +430,11 @@ describe('host shutdown and restart races (in-process host, real enclave)', () =
     host = await startTestHost({ initialBackoffMs: 3_000, enclaveWaitMs: 10_000 });
     process.kill(host.supervisor.pid!, 'SIGKILL');
     await waitFor(() => host!.supervisor.state === 'backoff', 5_000, 'the backoff');
-    const waiter = rejectionCode(host.supervisor.waitReady(10_000));
+    const waiter = codeOf(host.supervisor.waitReady(10_000));
     // connect() now waits for the handshake, which the held connection cannot finish: the lazy client's first
     // request is what waits for the restarting enclave (its connection, handshake included, is held).
     const client = new EkmsClient(host.endpoint, hostConnectOptions(host));
-    const pending = rejectionCode(client.health());
+    const pending = codeOf(client.health());
     await new Promise((r) => setTimeout(r, 100));
     const t0 = Date.now();
     await host.close();

@@ -17,17 +17,8 @@ import { LIMITS } from '../../shared/limits.js';
 import { encodeError, encodeOk } from '../../shared/messages.js';
 import { connectTo, hostConnectOptions } from '../helpers/connect.js';
 import { type FakeBehaviour, type FakeEnclave, startFakeEnclave } from '../helpers/fake-enclave.js';
+import { codeOf } from '../helpers/outcome.js';
 import { startTestHost } from '../helpers/service.js';
-
-async function rejectionCode(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof EkmsError) return err.code;
-    throw err;
-  }
-  return 'NO_ERROR';
-}
 
 async function waitFor(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -51,8 +42,8 @@ describe('SDK against the real host and enclave', () => {
     const client = new EkmsClient(host.endpoint, hostConnectOptions(host));
     const opening = client.open();
     client.close();
-    expect(await rejectionCode(opening)).toBe('CONNECTION_CLOSED');
-    expect(await rejectionCode(client.health())).toBe('CONNECTION_CLOSED');
+    expect(await codeOf(opening)).toBe('CONNECTION_CLOSED');
+    expect(await codeOf(client.health())).toBe('CONNECTION_CLOSED');
     await waitFor(() => host.stats().connectionsTotal > before, 2_000, 'the host to see the connection');
     await waitFor(() => host.stats().connections === 0, 3_000, 'the connection to be closed');
   });
@@ -66,7 +57,7 @@ describe('SDK against the real host and enclave', () => {
     await waitFor(() => host.supervisor.state === 'backoff', 5_000, 'the backoff');
     await waitFor(() => host.stats().connections === 0, 3_000, 'the old connection to end');
     const before = host.stats().connectionsTotal;
-    const held = rejectionCode(client.health());
+    const held = codeOf(client.health());
     await waitFor(() => host.stats().connectionsTotal > before, 2_000, 'the new connection');
     await new Promise((r) => setTimeout(r, 100));
     expect(host.supervisor.state).toBe('backoff');
@@ -95,7 +86,7 @@ describe('SDK against the real host and enclave', () => {
     ];
     for (const [what, params] of cases) {
       const t0 = Date.now();
-      expect(await rejectionCode(client.request('health', params)), what).toBe('REQUEST_INVALID');
+      expect(await codeOf(client.request('health', params)), what).toBe('REQUEST_INVALID');
       expect(Date.now() - t0, what).toBeLessThan(1_000);
     }
     expect((await client.health()).status).toBe('ok');
@@ -131,7 +122,7 @@ describe('SDK against an endpoint that refuses connections', () => {
       // Any trust will do: the connection fails before a handshake could check it.
       const trust = { measurement: '00'.repeat(48), roots: [], allowSimulated: false };
       const client = new EkmsClient(`ws://127.0.0.1:${port}`, { trust, connectTimeoutMs: 2_000 });
-      const codes = await Promise.all(Array.from({ length: 200 }, () => rejectionCode(client.health())));
+      const codes = await Promise.all(Array.from({ length: 200 }, () => codeOf(client.health())));
       expect(new Set(codes)).toEqual(new Set(['CONNECTION_FAILED']));
       expect(accepted).toBe(1);
       client.close();
@@ -178,7 +169,7 @@ describe('SDK against a hostile peer', () => {
       else send(encodeOk(req.id, { status: 'ok', uptimeMs: 3 }));
     };
     const client = await connectPeer();
-    expect(await rejectionCode(client.request('slow', {}, { timeoutMs: 100 }))).toBe('REQUEST_TIMEOUT');
+    expect(await codeOf(client.request('slow', {}, { timeoutMs: 100 }))).toBe('REQUEST_TIMEOUT');
     await new Promise((r) => setTimeout(r, 400));
     expect(await client.health()).toEqual({ status: 'ok', uptimeMs: 3 });
     client.close();
@@ -195,7 +186,7 @@ describe('SDK against a hostile peer', () => {
       };
       const client = await connectPeer();
       const before = peer.sessions();
-      expect(await rejectionCode(client.health()), via).toBe('ENCLAVE_UNAVAILABLE');
+      expect(await codeOf(client.health()), via).toBe('ENCLAVE_UNAVAILABLE');
       behave = (req, send) => send(encodeOk(req.id, { status: 'ok', uptimeMs: 4 }));
       expect(await client.health(), via).toEqual({ status: 'ok', uptimeMs: 4 });
       expect(peer.sessions() - before, via).toBe(1);
@@ -208,14 +199,14 @@ describe('SDK against a hostile peer', () => {
     // other than the host's closing notice, ends the session instead of being matched to a request.
     behave = (req, _send, sendRaw) => sendRaw(encodeOk(req.id, { status: 'forged', uptimeMs: 5 }));
     const client = await connectPeer();
-    expect(await rejectionCode(client.health())).toBe('SESSION_RECORD_INVALID');
+    expect(await codeOf(client.health())).toBe('SESSION_RECORD_INVALID');
     client.close();
   });
 
   it('close() during an unanswered request fails it at once with CONNECTION_CLOSED', async () => {
     behave = () => {};
     const client = await connectPeer({ timeoutMs: 10_000 });
-    const pending = rejectionCode(client.health());
+    const pending = codeOf(client.health());
     await new Promise((r) => setTimeout(r, 50));
     const t0 = Date.now();
     client.close();
