@@ -17,6 +17,7 @@ import pino from 'pino';
 import { parseEndpointAddress, vsockBridgeArgs } from '../shared/address.js';
 import { CUSTODY_BUNDLE_BLOB, decodeCustodySet } from '../shared/custody.js';
 import { EkmsError } from '../shared/errors.js';
+import { applyRuntimeTuning } from '../shared/runtime-tuning.js';
 import { VERSION } from '../shared/version.js';
 import { createAttestor } from './attestor/attestor.js';
 import { AuditLog } from './audit/audit-log.js';
@@ -59,6 +60,7 @@ const LOG_REDACT_PATHS = [
 ];
 
 async function main(): Promise<void> {
+  applyRuntimeTuning();
   const { values } = parseArgs({
     options: {
       listen: { type: 'string' },

@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
 import { ConfigError, type EkmsError, TransportError } from '../shared/errors.js';
 import { LIMITS } from '../shared/limits.js';
+import { applyRuntimeTuning } from '../shared/runtime-tuning.js';
 import { BlobStore } from './blob-store.js';
 import type { TrafficCapture } from './capture.js';
 import { type ClientChannel, connectUnix, type RelayCounters, relayToEnclave } from './relay.js';
@@ -123,6 +124,7 @@ function listenOn(server: net.Server, listen: string, start: (done: () => void) 
  *   never becomes ready. On failure nothing is left running: the enclave is stopped and its run directory removed.
  */
 export async function startHost(opts: HostOptions): Promise<Host> {
+  applyRuntimeTuning();
   const log = opts.logger.child({ component: 'host' });
   const listen = parseListen(opts.listen);
   const runDir = mkdtempSync(join(tmpdir(), 'ekms-'));

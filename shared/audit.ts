@@ -453,7 +453,8 @@ export function encodeAuditRecord(record: AuditRecord): string {
   const where: Where = {};
   // checkRecord returns a fresh record in canonical field order (no extra fields: exactKeys refuses them).
   const line = JSON.stringify(checkRecord(record, where));
-  if (utf8.encode(line).length > AUDIT_LIMITS.maxLineBytes) {
+  // Buffer.byteLength counts UTF-8 bytes as TextEncoder would, without allocating them.
+  if (Buffer.byteLength(line, 'utf8') > AUDIT_LIMITS.maxLineBytes) {
     throw malformed(where, `the line exceeds ${AUDIT_LIMITS.maxLineBytes} bytes`);
   }
   return line;
@@ -494,9 +495,9 @@ export function parseAuditLine(line: string | Uint8Array, lineNumber?: number): 
 
 /** Hex SHA-256 of a line's exact bytes (UTF-8, without "\n"): the next record's `prev`. */
 export function auditLineHash(line: string | Uint8Array): string {
-  return createHash('sha256')
-    .update(typeof line === 'string' ? utf8.encode(line) : line)
-    .digest('hex');
+  // A string is hashed as its UTF-8 bytes (node:crypto encodes it: no intermediate array).
+  const h = createHash('sha256');
+  return (typeof line === 'string' ? h.update(line, 'utf8') : h.update(line)).digest('hex');
 }
 
 /**

@@ -15,6 +15,7 @@
  * This is a bounds check, not a codec: the scanner never builds values.
  */
 import { Decoder, Encoder } from 'cbor-x';
+import { copyBytes } from './bytes.js';
 import { FrameError } from './errors.js';
 import { LIMITS } from './limits.js';
 
@@ -369,7 +370,7 @@ export interface CborDecodeOptions extends CborScanOptions {
  */
 export function decodeCbor(bytes: Uint8Array, options: CborDecodeOptions = {}): unknown {
   scanCbor(bytes, options);
-  const copy = Uint8Array.prototype.slice.call(bytes);
+  const copy = copyBytes(bytes);
   try {
     return (options.maps === true ? mapDecoder : objectDecoder).decode(copy);
   } catch (cause) {
@@ -390,5 +391,5 @@ const encoder = new Encoder({
 /** Encodes a value as CBOR (maps from plain objects, `Uint8Array` as byte strings, no tags). */
 export function encodeCbor(value: unknown): Uint8Array {
   // cbor-x may return a view of its reusable buffer: copy so the result is ours alone.
-  return Uint8Array.prototype.slice.call(encoder.encode(value));
+  return copyBytes(encoder.encode(value));
 }

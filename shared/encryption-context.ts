@@ -16,6 +16,7 @@
  * `decodeContext` accepts only that canonical form.
  */
 import { createHash } from 'node:crypto';
+import { copyBytes } from './bytes.js';
 import { CryptoError } from './crypto-errors.js';
 import { LIMITS } from './limits.js';
 
@@ -56,6 +57,28 @@ interface EncodedEntry {
   readonly valueBytes: Uint8Array;
 }
 
+/**
+ * A normalized context (from `normalizeContext` or `decodeContext`) remembers its validated entries under this
+ * module-private symbol, set before the object is frozen: passing it back to any function here skips validation
+ * (a GenerateDataKey otherwise validated the same context three times: parameter, blob AAD, audit digest).
+ */
+const CANONICAL: unique symbol = Symbol('ekms.canonicalContext');
+
+interface Canonical {
+  readonly entries: readonly EncodedEntry[];
+  /** Validated with `allowReservedPrefix`: reusable only under the same option. */
+  readonly reservedAllowed: boolean;
+}
+
+function canonicalOf(input: unknown, options: ContextOptions): Canonical | undefined {
+  if (typeof input !== 'object' || input === null) return undefined;
+  const c = (input as { readonly [CANONICAL]?: Canonical })[CANONICAL];
+  // Only a frozen object can carry it unchanged since it was validated (the symbol is private to this module).
+  if (c === undefined || !Object.isFrozen(input)) return undefined;
+  if (c.reservedAllowed && options.allowReservedPrefix !== true) return undefined;
+  return c;
+}
+
 function invalid(message: string, details?: Readonly<Record<string, unknown>>): CryptoError {
   return new CryptoError(
     'CONTEXT_INVALID',
@@ -77,7 +100,9 @@ function entriesOf(input: unknown): Array<readonly [unknown, unknown]> {
   if (typeof input !== 'object' || input === null) throw invalid('expected an object of strings');
   const proto = Object.getPrototypeOf(input);
   if (proto !== Object.prototype && proto !== null) throw invalid('expected a plain object of strings');
-  if (Object.getOwnPropertySymbols(input).length > 0) throw invalid('symbol keys are not allowed');
+  if (Object.getOwnPropertySymbols(input).some((k) => k !== CANONICAL)) {
+    throw invalid('symbol keys are not allowed');
+  }
   return Object.entries(input);
 }
 
@@ -128,7 +153,9 @@ function compareBytes(a: Uint8Array, b: Uint8Array): number {
   return Buffer.compare(a, b);
 }
 
-function validated(input: EncryptionContextInput, options: ContextOptions): EncodedEntry[] {
+function validated(input: EncryptionContextInput, options: ContextOptions): readonly EncodedEntry[] {
+  const cached = canonicalOf(input, options);
+  if (cached !== undefined) return cached.entries;
   const raw = entriesOf(input);
   /* Precondition: at most maxContextEntries entries. */
   if (raw.length > LIMITS.maxContextEntries) {
@@ -150,9 +177,12 @@ function validated(input: EncryptionContextInput, options: ContextOptions): Enco
   return entries;
 }
 
-function freeze(entries: readonly EncodedEntry[]): EncryptionContext {
+function freeze(entries: readonly EncodedEntry[], options: ContextOptions): EncryptionContext {
   const out: Record<string, string> = Object.create(null);
   for (const e of entries) out[e.key] = e.value;
+  const canonical: Canonical = { entries, reservedAllowed: options.allowReservedPrefix === true };
+  // Not enumerable: invisible to Object.keys/entries, JSON and CBOR encoders.
+  Object.defineProperty(out, CANONICAL, { value: canonical, enumerable: false });
   return Object.freeze(out);
 }
 
@@ -182,7 +212,7 @@ export function normalizeContext(
   input: EncryptionContextInput,
   options: ContextOptions = {},
 ): EncryptionContext {
-  return freeze(validated(input, options));
+  return freeze(validated(input, options), options);
 }
 
 /**
@@ -250,11 +280,12 @@ export function decodeContext(bytes: Uint8Array, options: ContextOptions = {}): 
     if (prev !== undefined && compareBytes(prev.keyBytes, k.b) >= 0) {
       throw invalid(`entry ${i} is out of canonical order or duplicates a key`);
     }
-    entries.push({ key: k.s, value: v.s, keyBytes: k.b, valueBytes: v.b });
+    // Copies: the normalized result keeps its entries, which must not follow later changes to `bytes`.
+    entries.push({ key: k.s, value: v.s, keyBytes: copyBytes(k.b), valueBytes: copyBytes(v.b) });
   }
   /* Precondition: nothing follows the last entry. */
   if (pos !== bytes.length) throw invalid(`${bytes.length - pos} byte(s) follow the last entry`);
-  return freeze(entries);
+  return freeze(entries, options);
 }
 
 /**

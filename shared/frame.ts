@@ -6,6 +6,7 @@
  * boundary is the length). The length is checked against `LIMITS.maxFrameBytes` before a single byte of
  * the body is buffered, so a hostile peer cannot make us allocate more than one maximum frame.
  */
+import { allocUninitialized } from './bytes.js';
 import { FrameError } from './errors.js';
 import { LIMITS } from './limits.js';
 
@@ -26,8 +27,12 @@ export function encodeStreamFrame(
       `frame of ${body.length} bytes exceeds the limit of ${maxFrameBytes}`,
     );
   }
-  const out = new Uint8Array(FRAME_HEADER_BYTES + body.length);
-  new DataView(out.buffer).setUint32(0, body.length);
+  const out = allocUninitialized(FRAME_HEADER_BYTES + body.length);
+  const n = body.length;
+  out[0] = n >>> 24;
+  out[1] = (n >>> 16) & 0xff;
+  out[2] = (n >>> 8) & 0xff;
+  out[3] = n & 0xff;
   out.set(body, FRAME_HEADER_BYTES);
   return out;
 }
@@ -110,7 +115,7 @@ export class StreamFrameDecoder {
       this.buffered -= n;
       return out;
     }
-    const out = new Uint8Array(n);
+    const out = allocUninitialized(n);
     let filled = 0;
     while (filled < n) {
       const c = this.chunks[0]!;

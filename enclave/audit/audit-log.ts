@@ -142,10 +142,15 @@ export class AuditLog {
   #sinceCheckpoint = 0;
   /** The checkpoint most recently sealed as the head. */
   #sealedHead: AuditHead | null;
-  /** Resolves when the previous line was handed to the sink (lines are issued in seq order). */
-  #issued: Promise<void> = Promise.resolve();
-  /** Resolves when every line issued so far is durable or failed (never rejects; failures are in #failure). */
-  #durable: Promise<void> = Promise.resolve();
+  /**
+   * While lines wait behind a step (a checkpoint sealing the head): resolves once the last of them was handed to the
+   * sink. Undefined when nothing waits, and then a new line is handed over at once (lines go out in seq order).
+   */
+  #tail: Promise<void> | undefined;
+  /** Lines handed to the sink and not yet durable or failed. */
+  #outstanding = 0;
+  /** Callers of #allDurable waiting for #outstanding to reach 0. */
+  #durableWaiters: Array<() => void> = [];
   #failure: AuditError | undefined;
   #closing: Promise<void> | undefined;
   /** True when this run continues a chain from a sealed head; false when it started a new chain (seq 0). */
@@ -322,7 +327,7 @@ export class AuditLog {
       try {
         if (this.#failure !== undefined) throw this.#failure;
         await this.#checkpoint('shutdown');
-        await this.#durable;
+        await this.#allDurable();
         if (this.#failure !== undefined) throw this.#failure;
       } finally {
         this.#sealer.close();
@@ -364,7 +369,7 @@ export class AuditLog {
     this.#sinceCheckpoint = 0;
     return this.#emit(line, false, async () => {
       // Everything before the checkpoint is durable before the head moves past it.
-      await this.#durable;
+      await this.#allDurable();
       if (this.#failure !== undefined) throw this.#failure;
       const sealed = this.#sealer.seal(AUDIT_HEAD_BLOB, seq, utf8.encode(line));
       await this.#storage.put(AUDIT_HEAD_BLOB, sealed);
@@ -375,27 +380,65 @@ export class AuditLog {
   /**
    * Advances the chain past `line` and hands it to the sink after every earlier line (and after `before`).
    * Resolves when the line is durable; a failure breaks the log.
+   *
+   * When no line waits behind a step and there is no `before`, the line is handed over synchronously (the common
+   * case: one promise per line instead of a chain of them, docs/performance.md); otherwise it is chained behind
+   * the last waiting line.
    */
   #emit(line: string, isEvent: boolean, before?: () => Promise<void>): Promise<void> {
     this.#pos.seq += 1;
     this.#pos.hash = auditLineHash(line);
     if (isEvent) this.#pos.events += 1;
-    const issued = this.#issued.then(async () => {
+    if (before === undefined && this.#tail === undefined) return this.#handOver(line);
+    const handed = (this.#tail ?? Promise.resolve()).then(async () => {
       if (this.#failure !== undefined) throw this.#failure;
       if (before !== undefined) await before();
-      // Not awaited here: the next line may be issued before this one is durable.
-      const done = this.#sink(line);
-      this.#durable = Promise.all([
-        this.#durable,
-        done.then(noop, (err: unknown) => void this.#fail(err)),
-      ]).then(noop);
-      return { done };
+      // Not awaited here: the next line may be handed over before this one is durable.
+      return { done: this.#handOver(line) };
     });
-    this.#issued = issued.then(noop, noop);
-    return issued.then(
-      ({ done }) => done.catch((err: unknown) => Promise.reject(this.#fail(err))),
+    const tail = handed.then(noop, noop);
+    this.#tail = tail;
+    void tail.then(() => {
+      if (this.#tail === tail) this.#tail = undefined;
+    });
+    return handed.then(
+      ({ done }) => done,
       (err: unknown) => Promise.reject(this.#fail(err)),
     );
+  }
+
+  /** Hands one line to the sink now; resolves when it is durable, rejects (breaking the log) when it fails. */
+  #handOver(line: string): Promise<void> {
+    if (this.#failure !== undefined) return Promise.reject(this.#failure);
+    let done: Promise<void>;
+    try {
+      done = this.#sink(line);
+    } catch (err) {
+      return Promise.reject(this.#fail(err));
+    }
+    this.#outstanding += 1;
+    return done.then(
+      () => this.#settled(),
+      (err: unknown) => {
+        this.#settled();
+        throw this.#fail(err);
+      },
+    );
+  }
+
+  #settled(): void {
+    this.#outstanding -= 1;
+    if (this.#outstanding === 0 && this.#durableWaiters.length > 0) {
+      const waiters = this.#durableWaiters;
+      this.#durableWaiters = [];
+      for (const w of waiters) w();
+    }
+  }
+
+  /** Resolves when every line handed over so far is durable or failed (never rejects: failures are in #failure). */
+  #allDurable(): Promise<void> {
+    if (this.#outstanding === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#durableWaiters.push(resolve));
   }
 
   /** Marks the log broken (once) and returns the error every later call gets. */

@@ -27,6 +27,7 @@
  * A wrong context cannot be told apart from tampering: both are DECRYPT_FAILED.
  */
 import { timingSafeEqual } from 'node:crypto';
+import { allocUninitialized, concatBytes, copyBytes } from '../../shared/bytes.js';
 import { CryptoError } from '../../shared/crypto-errors.js';
 import { type EncryptionContextInput, encodeContext } from '../../shared/encryption-context.js';
 import { deriveMessageKeys } from '../../shared/key-schedule.js';
@@ -105,13 +106,6 @@ function checkKey(suite: Suite, key: unknown): asserts key is Uint8Array {
   }
 }
 
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a, 0);
-  out.set(b, a.length);
-  return out;
-}
-
 /**
  * Derives the per-blob key and the commitment under the suite's key schedule (shared/key-schedule.ts). The two
  * results are views of one buffer; the caller zeroes both.
@@ -154,8 +148,9 @@ export function sealBlob(input: SealBlobInput, options: SealBlobOptions = {}): U
   const L = input.keyId.length;
   const n = input.plaintext.length;
   const headerLength = 74 + L;
-  const out = new Uint8Array(headerLength + n + suite.tagBytes);
-  const view = new DataView(out.buffer);
+  const out = allocUninitialized(headerLength + n + suite.tagBytes);
+  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  out.fill(0, 0, headerLength); // pooled memory: no header byte may carry leftovers, whatever the suite's sizes
   out[0] = BLOB_FORMAT_V1;
   view.setUint16(1, suite.id);
   out[3] = L;
@@ -175,7 +170,7 @@ export function sealBlob(input: SealBlobInput, options: SealBlobOptions = {}): U
       blobKey,
       new Uint8Array(suite.nonceBytes),
       input.plaintext,
-      concat(header, contextBytes),
+      concatBytes(header, contextBytes),
     );
     out.set(sealed, headerLength);
     return out;
@@ -226,8 +221,8 @@ export function parseBlob(bytes: Uint8Array): ParsedBlob {
       `not an ekms ciphertext blob: first byte 0x${first.toString(16).padStart(2, '0')}${looksLikeText(bytes)}`,
     );
   }
-  // A fresh ArrayBuffer at offset 0: for a Buffer, `bytes.slice()` would be a view of the caller's memory.
-  const copy = new Uint8Array(bytes);
+  // A private copy (for a Buffer, `bytes.slice()` would be a view of the caller's memory).
+  const copy = copyBytes(bytes);
   const view = new DataView(copy.buffer, copy.byteOffset, copy.byteLength);
   const need = (end: number, what: string): void => {
     /* Precondition: every field lies within the blob. */
@@ -320,7 +315,7 @@ export function openBlob(parsed: ParsedBlob, key: Uint8Array, context: Encryptio
       blobKey,
       new Uint8Array(suite.nonceBytes),
       sealed,
-      concat(parsed.header, contextBytes),
+      concatBytes(parsed.header, contextBytes),
     );
   } finally {
     blobKey.fill(0);

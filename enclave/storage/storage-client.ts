@@ -5,6 +5,7 @@
  * supervisor, which reconnects it: there is no silent reconnect that could hide lost writes).
  */
 import net from 'node:net';
+import { utf8Bytes } from '../../shared/bytes.js';
 import { type EkmsError, fromWireError, ProtocolError } from '../../shared/errors.js';
 import { encodeStreamFrame, StreamFrameDecoder } from '../../shared/frame.js';
 import { LIMITS } from '../../shared/limits.js';
@@ -17,8 +18,6 @@ import {
 } from '../../shared/storage-protocol.js';
 import { StoreError } from '../../shared/store-errors.js';
 import type { BlobStorage } from './blob-storage.js';
-
-const utf8 = new TextEncoder();
 
 export interface StorageClientOptions {
   /** Per-request timeout (default 30 s: a put is an fsync or two). */
@@ -185,7 +184,7 @@ export class StorageClient implements BlobStorage {
    */
   appendAudit(line: string): Promise<void> {
     if (this.#lost !== undefined) return Promise.reject(this.#lost);
-    const bytes = utf8.encode(line);
+    const bytes = utf8Bytes(line);
     // Lines of one event-loop turn go to the host in one `audit.append` (one frame, one write and one fsync
     // there, one answer): the per-line cost of the storage channel on both sides is what limits throughput
     // (docs/performance.md). setImmediate, not nextTick: it collects the lines of every request the poll phase

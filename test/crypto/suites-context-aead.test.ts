@@ -263,6 +263,35 @@ describe('encryption context', () => {
       /exceeds/,
     );
   });
+
+  it('a normalized context is reused as validated, and only under the option it was validated with', () => {
+    const plain = { b: '2', a: '1' };
+    const normalized = normalizeContext(plain);
+    // Invisible to enumeration, JSON and spreading: it is still just the map.
+    expect(Object.keys(normalized)).toEqual(['a', 'b']);
+    expect(JSON.stringify(normalized)).toBe('{"a":"1","b":"2"}');
+    expect({ ...normalized }).toEqual({ a: '1', b: '2' });
+    expect(encodeContext(normalized)).toEqual(encodeContext(plain));
+    expect(contextDigest(normalized)).toEqual(contextDigest(plain));
+    expect(normalizeContext(normalized)).toEqual(normalized);
+    // Validated with the reserved prefix allowed: refused where the option is not given, accepted where it is.
+    const service = normalizeContext({ 'ekms:purpose': 'x' }, { allowReservedPrefix: true });
+    expectCode(() => encodeContext(service), 'CONTEXT_INVALID', /reserved/);
+    expect(encodeContext(service, { allowReservedPrefix: true })).toEqual(
+      encodeContext({ 'ekms:purpose': 'x' }, { allowReservedPrefix: true }),
+    );
+    // Other symbol keys are still refused.
+    expectCode(() => encodeContext({ a: '1', [Symbol('x')]: 'y' } as never), 'CONTEXT_INVALID', /symbol/);
+  });
+
+  it('a decoded context does not follow later changes to the bytes it was decoded from', () => {
+    const bytes = encodeContext({ tenant: 'blue', app: 'x' });
+    const original = bytes.slice();
+    const decoded = decodeContext(bytes);
+    bytes.fill(0x41);
+    expect(encodeContext(decoded)).toEqual(original);
+    expect({ ...decoded }).toEqual({ app: 'x', tenant: 'blue' });
+  });
 });
 
 describe.each(Object.values(SUITES))('AEAD $name', (suite) => {

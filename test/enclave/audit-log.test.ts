@@ -145,6 +145,54 @@ describe('AuditLog', () => {
     expect(verifyAuditLog(h.text(), { checkBoot: null })).toMatchObject({ events: 40, unsealed: 0 });
   });
 
+  it('a checkpoint seals the head only after earlier lines are durable, and later lines wait behind it', async () => {
+    const h = new FakeHost();
+    const log = await h.open(await newRun(attestor));
+    const handed: string[] = [];
+    const acks: Array<() => void> = [];
+    h.sink = (line) => {
+      const r = parseAuditLine(line);
+      handed.push(r.kind === 'checkpoint' ? 'checkpoint' : String((r as AuditEventRecord).requestId));
+      h.lines.push(line);
+      return new Promise<void>((r) => acks.push(r));
+    };
+    const puts: number[] = [];
+    const put = h.storage.put.bind(h.storage);
+    h.storage.put = async (name, bytes) => {
+      puts.push(handed.length);
+      return put(name, bytes);
+    };
+    const event = (requestId: string) =>
+      ({
+        principal: 'a',
+        authentication: 'signature',
+        operation: 'Encrypt',
+        outcome: 'allowed',
+        requestId,
+      }) as const;
+    const a = log.record(event('a'));
+    expect(handed).toEqual(['a']); // nothing waits: handed over at once
+    const cp = log.checkpoint();
+    const b = log.record(event('b'));
+    await new Promise((r) => setTimeout(r, 20));
+    // The head is not sealed while "a" is not durable, and "b" is not handed over before the checkpoint.
+    expect(puts).toEqual([]);
+    expect(handed).toEqual(['a']);
+    acks.shift()!();
+    await a;
+    await new Promise((r) => setTimeout(r, 20));
+    expect(puts).toEqual([1]);
+    expect(handed).toEqual(['a', 'checkpoint', 'b']);
+    for (const ack of acks.splice(0)) ack();
+    await Promise.all([cp, b]);
+    // Once nothing waits, lines are handed over at once again, in seq order.
+    const c = log.record(event('c'));
+    expect(handed).toEqual(['a', 'checkpoint', 'b', 'c']);
+    acks.shift()!();
+    await c;
+    expect(records(h).map((r) => r.seq)).toEqual(h.lines.map((_, i) => i));
+  });
+
   it('records the digest of the canonical encryption context, and null for an invalid one', async () => {
     const h = new FakeHost();
     const log = await h.open(await newRun(attestor));
