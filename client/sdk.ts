@@ -10,7 +10,7 @@ import { createHash, type KeyObject, sign } from 'node:crypto';
 import type { Transform } from 'node:stream';
 import type { Claims } from '../attestation/claims.js';
 import { scanCbor } from '../shared/cbor.js';
-import { type EncryptionContextInput, normalizeContext } from '../shared/encryption-context.js';
+import { contextObject, type EncryptionContextInput } from '../shared/encryption-context.js';
 import { ConfigError, EkmsError, fromWireError, ProtocolError, TransportError } from '../shared/errors.js';
 import { LIMITS } from '../shared/limits.js';
 import { decodeResponse, encodeRequest, type Params } from '../shared/messages.js';
@@ -121,7 +121,7 @@ function defined(input: object): Params {
 /** An encryption context as a plain map for the wire (Map and pair lists are accepted too). */
 function contextMap(context: EncryptionContextInput): Record<string, string> {
   // Validated here (duplicates in a pair list, reserved keys, limits → CONTEXT_INVALID) before it is flattened.
-  return { ...normalizeContext(context) };
+  return contextObject(context);
 }
 
 function dataKeyParams(keyId: string, options: DataKeyOptions): Params {

@@ -216,6 +216,30 @@ export function normalizeContext(
 }
 
 /**
+ * Validates a context and returns it as a plain object (keys in canonical order), for a request to the service:
+ * unlike `normalizeContext` nothing is frozen or remembered, since the object is only encoded.
+ * @throws CryptoError CONTEXT_INVALID if any rule in the file header is broken.
+ */
+export function contextObject(
+  input: EncryptionContextInput,
+  options: ContextOptions = {},
+): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const e of validated(input, options)) {
+    // A "__proto__" key must become an own property, not the prototype.
+    if (e.key === '__proto__') {
+      Object.defineProperty(out, e.key, {
+        value: e.value,
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    } else out[e.key] = e.value;
+  }
+  return out;
+}
+
+/**
  * Validates a context and returns its canonical encoding (the bytes bound as AAD).
  * @throws CryptoError CONTEXT_INVALID if any rule in the file header is broken.
  */

@@ -8,6 +8,7 @@ import { getAead } from '../../enclave/crypto/aead.js';
 import { CRYPTO_ERROR_CODES, CryptoError } from '../../shared/crypto-errors.js';
 import {
   contextDigest,
+  contextObject,
   contextsEqual,
   decodeContext,
   encodeContext,
@@ -282,6 +283,30 @@ describe('encryption context', () => {
     );
     // Other symbol keys are still refused.
     expectCode(() => encodeContext({ a: '1', [Symbol('x')]: 'y' } as never), 'CONTEXT_INVALID', /symbol/);
+  });
+
+  it('contextObject: a plain object in canonical order, "__proto__" as an own key, the same rules', () => {
+    const o = contextObject(
+      new Map([
+        ['b', '2'],
+        ['a', '1'],
+        ['__proto__', 'x'],
+      ]),
+    );
+    expect(Object.getPrototypeOf(o)).toBe(Object.prototype);
+    expect(Object.keys(o)).toEqual(['__proto__', 'a', 'b']);
+    expect(Object.getOwnPropertyDescriptor(o, '__proto__')?.value).toBe('x');
+    expect(Object.isFrozen(o)).toBe(false);
+    expectCode(() => contextObject({ 'ekms:x': '1' }), 'CONTEXT_INVALID', /reserved/);
+    expectCode(
+      () =>
+        contextObject([
+          ['a', '1'],
+          ['a', '2'],
+        ]),
+      'CONTEXT_INVALID',
+      /duplicate/,
+    );
   });
 
   it('a decoded context does not follow later changes to the bytes it was decoded from', () => {
