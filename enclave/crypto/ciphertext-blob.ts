@@ -172,6 +172,13 @@ export function sealBlob(input: SealBlobInput, options: SealBlobOptions = {}): U
       input.plaintext,
       concatBytes(header, contextBytes),
     );
+    /* Postcondition: the AEAD output fills the rest of the blob exactly (no pooled byte is left unwritten). */
+    if (sealed.length !== n + suite.tagBytes) {
+      throw new CryptoError(
+        'CRYPTO_PARAMETER_INVALID',
+        `${suite.name} returned ${sealed.length} sealed bytes`,
+      );
+    }
     out.set(sealed, headerLength);
     return out;
   } finally {
