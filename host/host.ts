@@ -119,7 +119,8 @@ function listenOn(server: net.Server, listen: string, start: (done: () => void) 
 }
 
 /**
- * Starts the enclave, waits until it is ready, then listens for clients.
+ * Starts the enclave, waits until it is ready, then listens for clients. Switches the calling process to the host's
+ * V8 settings first (shared/runtime-tuning.ts: process-wide, also for anything else running in the process).
  * @throws ConfigError CONFIG_INVALID (bad or unusable --listen); TransportError ENCLAVE_UNAVAILABLE if the enclave
  *   never becomes ready. On failure nothing is left running: the enclave is stopped and its run directory removed.
  */

@@ -58,25 +58,52 @@ interface EncodedEntry {
 }
 
 /**
- * A normalized context (from `normalizeContext` or `decodeContext`) remembers its validated entries under this
- * module-private symbol, set before the object is frozen: passing it back to any function here skips validation
- * (a GenerateDataKey otherwise validated the same context three times: parameter, blob AAD, audit digest).
+ * A normalized context (from `normalizeContext` or `decodeContext`) remembers its validated entries, so that passing it
+ * back to any function here skips validation (a GenerateDataKey otherwise validated the same context three times:
+ * parameter, blob AAD, audit digest). The record hangs under a non-enumerable symbol set before the object is frozen;
+ * what it holds is reachable only from this module (private fields read through functions made in a static block), an
+ * object that did not come from here cannot pass for one (`#entries in x`), and it is used only for a frozen,
+ * null-prototype object whose own entries are exactly the remembered ones, as data properties. Anything else is
+ * validated from scratch.
  */
 const CANONICAL: unique symbol = Symbol('ekms.canonicalContext');
 
-interface Canonical {
-  readonly entries: readonly EncodedEntry[];
+let isCanonical: (x: unknown) => x is Canonical;
+let entriesOfCanonical: (c: Canonical, options: ContextOptions) => readonly EncodedEntry[] | undefined;
+
+class Canonical {
+  readonly #entries: readonly EncodedEntry[];
   /** Validated with `allowReservedPrefix`: reusable only under the same option. */
-  readonly reservedAllowed: boolean;
+  readonly #reservedAllowed: boolean;
+
+  constructor(entries: readonly EncodedEntry[], reservedAllowed: boolean) {
+    this.#entries = entries;
+    this.#reservedAllowed = reservedAllowed;
+    Object.freeze(this);
+  }
+
+  static {
+    isCanonical = (x: unknown): x is Canonical => typeof x === 'object' && x !== null && #entries in x;
+    entriesOfCanonical = (c, options) =>
+      c.#reservedAllowed && options.allowReservedPrefix !== true ? undefined : c.#entries;
+  }
 }
 
-function canonicalOf(input: unknown, options: ContextOptions): Canonical | undefined {
+function canonicalOf(input: unknown, options: ContextOptions): readonly EncodedEntry[] | undefined {
   if (typeof input !== 'object' || input === null) return undefined;
-  const c = (input as { readonly [CANONICAL]?: Canonical })[CANONICAL];
-  // Only a frozen object can carry it unchanged since it was validated (the symbol is private to this module).
-  if (c === undefined || !Object.isFrozen(input)) return undefined;
-  if (c.reservedAllowed && options.allowReservedPrefix !== true) return undefined;
-  return c;
+  if (Object.getPrototypeOf(input) !== null || !Object.isFrozen(input)) return undefined;
+  const d = Object.getOwnPropertyDescriptor(input, CANONICAL);
+  if (d === undefined || !isCanonical(d.value)) return undefined;
+  const entries = entriesOfCanonical(d.value, options);
+  if (entries === undefined) return undefined;
+  // The object's own entries must be exactly the remembered ones (a record moved onto another object is useless).
+  const keys = Object.keys(input);
+  if (keys.length !== entries.length) return undefined;
+  for (const e of entries) {
+    const p = Object.getOwnPropertyDescriptor(input, e.key);
+    if (p === undefined || !p.enumerable || p.value !== e.value || p.get !== undefined) return undefined;
+  }
+  return entries;
 }
 
 function invalid(message: string, details?: Readonly<Record<string, unknown>>): CryptoError {
@@ -155,7 +182,7 @@ function compareBytes(a: Uint8Array, b: Uint8Array): number {
 
 function validated(input: EncryptionContextInput, options: ContextOptions): readonly EncodedEntry[] {
   const cached = canonicalOf(input, options);
-  if (cached !== undefined) return cached.entries;
+  if (cached !== undefined) return cached;
   const raw = entriesOf(input);
   /* Precondition: at most maxContextEntries entries. */
   if (raw.length > LIMITS.maxContextEntries) {
@@ -180,9 +207,11 @@ function validated(input: EncryptionContextInput, options: ContextOptions): read
 function freeze(entries: readonly EncodedEntry[], options: ContextOptions): EncryptionContext {
   const out: Record<string, string> = Object.create(null);
   for (const e of entries) out[e.key] = e.value;
-  const canonical: Canonical = { entries, reservedAllowed: options.allowReservedPrefix === true };
   // Not enumerable: invisible to Object.keys/entries, JSON and CBOR encoders.
-  Object.defineProperty(out, CANONICAL, { value: canonical, enumerable: false });
+  Object.defineProperty(out, CANONICAL, {
+    value: new Canonical(Object.freeze([...entries]), options.allowReservedPrefix === true),
+    enumerable: false,
+  });
   return Object.freeze(out);
 }
 
@@ -216,7 +245,8 @@ export function normalizeContext(
 }
 
 /**
- * Validates a context and returns it as a plain object (keys in canonical order), for a request to the service:
+ * Validates a context and returns it as a plain object, for a request to the service (keys inserted in canonical
+ * order; JavaScript still lists integer-like keys first, and the service sorts again):
  * unlike `normalizeContext` nothing is frozen or remembered, since the object is only encoded.
  * @throws CryptoError CONTEXT_INVALID if any rule in the file header is broken.
  */

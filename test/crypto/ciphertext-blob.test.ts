@@ -12,6 +12,7 @@ import {
   sealBlob,
 } from '../../enclave/crypto/ciphertext-blob.js';
 import { SUITES, SuiteId } from '../../shared/suites.js';
+import { dirtyPool } from '../helpers/dirty-pool.js';
 import { detBytes, expectCode } from './helpers.js';
 
 const KEY = detBytes('blob kek', 32);
@@ -79,6 +80,23 @@ describe.each(suites)('ciphertext blob, $name', (suite) => {
     );
     expect(a).toEqual(b);
     expect(a.subarray(9, 41)).toEqual(new Uint8Array(32).fill(9));
+  });
+
+  it('leaves no byte of its pooled output unwritten (same blob whatever the pool held)', () => {
+    const sealDirty = (byte: number, plaintext: Uint8Array) => {
+      dirtyPool(byte);
+      return sealBlob(
+        { suite: suite.id, keyId: 'key-1234', keyVersion: 7, key: KEY, plaintext, context: CONTEXT },
+        { testRandom: (n) => new Uint8Array(n).fill(9) },
+      );
+    };
+    for (const n of [0, 1, 33, 500]) {
+      const plaintext = detBytes(`pt ${n}`, n);
+      const a = sealDirty(0xaa, plaintext);
+      const b = sealDirty(0x55, plaintext);
+      expect(a).toEqual(b);
+      expect(openBlob(parseBlob(b), KEY, CONTEXT)).toEqual(plaintext);
+    }
   });
 
   it('wrong key → CIPHERTEXT_KEY_MISMATCH', () => {

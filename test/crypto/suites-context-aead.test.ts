@@ -285,6 +285,42 @@ describe('encryption context', () => {
     expectCode(() => encodeContext({ a: '1', [Symbol('x')]: 'y' } as never), 'CONTEXT_INVALID', /symbol/);
   });
 
+  it('what a normalized context remembers cannot be inherited, moved, forged or read', () => {
+    const n = normalizeContext({ tenant: 'blue' });
+    // Inherited: an object whose prototype is a normalized context is not a plain object.
+    const child = Object.freeze(
+      Object.defineProperties(Object.create(n), {
+        'ekms:role': { value: 'admin', enumerable: true },
+        tenant: { value: 'red', enumerable: true },
+      }),
+    );
+    expectCode(() => encodeContext(child), 'CONTEXT_INVALID', /plain object/);
+    expectCode(() => contextObject(child), 'CONTEXT_INVALID', /plain object/);
+    // Moved: the record under the symbol, put on another frozen object, does not vouch for that object's entries.
+    const [sym] = Object.getOwnPropertySymbols(n);
+    const record = (n as unknown as Record<symbol, unknown>)[sym!];
+    const moved = Object.freeze(Object.assign(Object.create(null), { 'ekms:x': 'y' }, { [sym!]: record }));
+    expectCode(() => encodeContext(moved), 'CONTEXT_INVALID', /reserved/);
+    const other = Object.freeze(Object.assign(Object.create(null), { tenant: 'red' }, { [sym!]: record }));
+    expect(encodeContext(other)).toEqual(encodeContext({ tenant: 'red' }));
+    // Forged: a look-alike record is not one.
+    const forged = Object.freeze(
+      Object.assign(
+        Object.create(null),
+        { 'ekms:x': 'y' },
+        { [sym!]: { entries: [], reservedAllowed: true } },
+      ),
+    );
+    expectCode(() => encodeContext(forged), 'CONTEXT_INVALID', /reserved/);
+    // Read: the record exposes nothing to change.
+    expect(Object.isFrozen(record)).toBe(true);
+    expect(Reflect.ownKeys(record as object)).toEqual([]);
+    // An unfrozen copy of a normalized context is validated from scratch.
+    const thawed = Object.assign(Object.create(null), { 'ekms:x': 'y' });
+    Object.defineProperty(thawed, sym!, { value: record });
+    expectCode(() => encodeContext(thawed), 'CONTEXT_INVALID', /reserved/);
+  });
+
   it('contextObject: a plain object in canonical order, "__proto__" as an own key, the same rules', () => {
     const o = contextObject(
       new Map([
