@@ -8,17 +8,10 @@
  * the CPU of each process's main thread and of its other threads (V8's GC helpers, libuv's pool), with ops/s, p50 and
  * the p50 ratio to the echo slice of the same round. Linux only (it reads /proc). Timing is printed, never asserted.
  */
-import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { readdirSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import pino from 'pino';
-import WebSocket from 'ws';
-import { connect, type EkmsClient } from '../client/sdk.js';
-import { startHost } from '../host/host.js';
-import { decodeCbor } from '../shared/cbor.js';
-import { encodeRequest } from '../shared/messages.js';
+import { connect } from '../client/sdk.js';
+import { rawEcho, startBenchHost } from './bench-host.js';
 
 const { values } = parseArgs({
   options: {
@@ -63,25 +56,6 @@ function cpuOf(pid: number): ThreadCpu {
   return { main, other };
 }
 
-async function rawEcho(endpoint: string): Promise<() => Promise<void>> {
-  const ws = new WebSocket(endpoint, { perMessageDeflate: false });
-  await new Promise((r, j) => {
-    ws.once('open', r);
-    ws.once('error', j);
-  });
-  let id = 1;
-  let waiting: (() => void) | undefined;
-  ws.on('message', (d: Buffer) => {
-    decodeCbor(new Uint8Array(d));
-    waiting?.();
-  });
-  return () =>
-    new Promise<void>((r) => {
-      waiting = r;
-      ws.send(encodeRequest(id++, 'health'));
-    });
-}
-
 interface SliceResult {
   readonly opsPerSec: number;
   readonly p50: number;
@@ -92,23 +66,9 @@ interface SliceResult {
   readonly enclaveOther: number;
 }
 
-const dir = mkdtempSync(join(tmpdir(), 'ekms-cpu-split-'));
-const keys = generateKeyPairSync('ed25519');
-const principal = {
-  publicKey: new Uint8Array(keys.publicKey.export({ type: 'spki', format: 'der' })),
-  privateKey: keys.privateKey,
-};
-const host = await startHost({
-  simulatedCaFile: join(dir, 'sim-ca.json'),
-  adminPublicKey: principal.publicKey,
-  listen: 'ws://127.0.0.1:0',
-  enclaveEntry: resolve(process.env['EKMS_ENCLAVE_BUNDLE'] ?? 'dist/enclave.mjs'),
-  attestor: 'sim-nitro',
-  logger: pino({ level: 'silent' }),
-  enclaveLogLevel: 'error',
-  stateDir: join(dir, 'state'),
-});
-const clients: EkmsClient[] = [];
+const bench = await startBenchHost('ekms-cpu-split-');
+const { host, principal } = bench;
+const clients: Array<{ close(): void }> = [];
 try {
   const enclavePid = host.supervisor.pid;
   if (enclavePid === undefined) throw new Error('the enclave is not running');
@@ -121,8 +81,9 @@ try {
   const sessions = await Promise.all(Array.from({ length: CLIENTS }, () => connect(host.endpoint, options)));
   clients.push(...sessions);
   const echoes = await Promise.all(Array.from({ length: CLIENTS }, () => rawEcho(host.endpoint)));
+  clients.push(...echoes);
   const table: Record<string, (i: number) => Promise<unknown>> = {
-    echo: (i) => echoes[i]!(),
+    echo: (i) => echoes[i]!.ping(),
     generateDataKey: (i) => sessions[i]!.generateDataKey(keyId, { encryptionContext: context }),
     encrypt: (i) => sessions[i]!.encrypt(keyId, new Uint8Array(32), context),
     decrypt: (i) => sessions[i]!.decrypt(sample.ciphertextBlob, context),
@@ -189,6 +150,5 @@ try {
   }
 } finally {
   for (const c of clients) c.close();
-  await host.close();
-  rmSync(dir, { recursive: true, force: true });
+  await bench.close();
 }

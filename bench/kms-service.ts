@@ -12,18 +12,12 @@
  * Target (issues 5, 8): a GenerateDataKey round trip costs at most 2× the raw echo round trip at 64 clients.
  */
 
-import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import pino from 'pino';
-import WebSocket from 'ws';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { type SimulatedNitroCa, simulateNitroDocument } from '../attestation/simulated/index.js';
 import { type ConnectOptions, connect, type EkmsClient } from '../client/sdk.js';
-import { startHost } from '../host/host.js';
-import { decodeCbor } from '../shared/cbor.js';
-import { encodeRequest } from '../shared/messages.js';
 import { xwingKeygen } from '../shared/xwing.js';
+import { rawEcho, startBenchHost } from './bench-host.js';
 import { rssKiB } from './process-stats.js';
 
 export interface BenchRow {
@@ -49,29 +43,6 @@ interface Stats {
 function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
-}
-
-/** A raw WebSocket through the host, sending plaintext `health` requests one at a time (the echo baseline). */
-async function rawEcho(endpoint: string): Promise<{ ping(): Promise<void>; close(): void }> {
-  const ws = new WebSocket(endpoint, { perMessageDeflate: false });
-  await new Promise((r, j) => {
-    ws.once('open', r);
-    ws.once('error', j);
-  });
-  let id = 1;
-  let waiting: (() => void) | undefined;
-  ws.on('message', (d: Buffer) => {
-    decodeCbor(new Uint8Array(d));
-    waiting?.();
-  });
-  return {
-    ping: () =>
-      new Promise<void>((r) => {
-        waiting = r;
-        ws.send(encodeRequest(id++, 'health'));
-      }),
-    close: () => ws.close(),
-  };
 }
 
 /** One measured slice: its latencies (ms) and its duration (s). */
@@ -158,25 +129,11 @@ async function paired<A, B>(
 }
 
 export async function benchKmsService(): Promise<BenchRow[]> {
-  const stateDir = mkdtempSync(join(tmpdir(), 'ekms-bench-'));
-  const adminKeys = generateKeyPairSync('ed25519');
-  const principal = {
-    publicKey: new Uint8Array(adminKeys.publicKey.export({ type: 'spki', format: 'der' })),
-    privateKey: adminKeys.privateKey,
-  };
-  const host = await startHost({
-    simulatedCaFile: join(stateDir, 'sim-ca.json'),
-    adminPublicKey: principal.publicKey,
-    listen: 'ws://127.0.0.1:0',
-    enclaveEntry: resolve(process.env['EKMS_ENCLAVE_BUNDLE'] ?? 'dist/enclave.mjs'),
-    attestor: 'sim-nitro',
-    logger: pino({ level: 'silent' }),
-    enclaveLogLevel: 'error',
-    stateDir: join(stateDir, 'state'),
-  });
+  const bench = await startBenchHost('ekms-bench-');
+  const { host, principal } = bench;
   const rows: BenchRow[] = [];
   const all: Array<{ close(): void }> = [];
-  const ca = JSON.parse(readFileSync(join(stateDir, 'sim-ca.json'), 'utf8')) as SimulatedNitroCa;
+  const ca = JSON.parse(readFileSync(join(bench.dir, 'sim-ca.json'), 'utf8')) as SimulatedNitroCa;
   const workloadMeasurement = Buffer.from('5a'.repeat(48), 'hex');
   const recipient = xwingKeygen();
   const adminOptions: ConnectOptions = { trust: host.trust, principal, timeoutMs: 30_000 };
@@ -324,8 +281,7 @@ export async function benchKmsService(): Promise<BenchRow[]> {
     }
   } finally {
     for (const c of all) c.close();
-    await host.close();
-    rmSync(stateDir, { recursive: true, force: true });
+    await bench.close();
   }
   return rows;
 }

@@ -7,15 +7,10 @@
  * the RSS of the enclave and of this process (client + host) before, at the end, and after the clients closed.
  * Every request loop is bounded by the duration; the script stops by itself and only talks to 127.0.0.1.
  */
-import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import pino from 'pino';
 import { connect, type EkmsClient } from '../client/sdk.js';
-import { startHost } from '../host/host.js';
 import { EkmsError } from '../shared/errors.js';
+import { startBenchHost } from './bench-host.js';
 import { rssKiB } from './process-stats.js';
 
 const { values } = parseArgs({
@@ -42,22 +37,8 @@ if (
   process.exit(2);
 }
 
-const dir = mkdtempSync(join(tmpdir(), 'ekms-load-'));
-const admin = generateKeyPairSync('ed25519');
-const principal = {
-  publicKey: new Uint8Array(admin.publicKey.export({ type: 'spki', format: 'der' })),
-  privateKey: admin.privateKey,
-};
-const host = await startHost({
-  listen: 'ws://127.0.0.1:0',
-  enclaveEntry: resolve(process.env['EKMS_ENCLAVE_BUNDLE'] ?? 'dist/enclave.mjs'),
-  attestor: 'sim-nitro',
-  logger: pino({ level: 'silent' }),
-  enclaveLogLevel: 'error',
-  stateDir: join(dir, 'state'),
-  simulatedCaFile: join(dir, 'sim-ca.json'),
-  adminPublicKey: principal.publicKey,
-});
+const bench = await startBenchHost('ekms-load-');
+const { host, principal } = bench;
 const options = { trust: host.trust, principal, timeoutMs: 30_000, connectTimeoutMs: 30_000 };
 const before = { enclave: rssKiB(host.supervisor.pid), self: process.memoryUsage().rss / 1024 };
 const setup = await connect(host.endpoint, options);
@@ -136,7 +117,6 @@ const report = {
     ]),
   ),
 };
-await host.close();
-rmSync(dir, { recursive: true, force: true });
+await bench.close();
 process.stdout.write(`${JSON.stringify(report, null, values.json ? 0 : 2)}\n`);
 process.exit(report.ok ? 0 : 1);

@@ -25,7 +25,7 @@ export function registerBench(program: Command): void {
   program
     .command('bench [suites...]')
     .description(
-      'benchmarks: attestation-nitro, attestation-snp, envelope, xwing, service, envelope-1gib (default: all)',
+      'benchmarks: attestation-nitro, attestation-snp, envelope, xwing, primitives, envelope-1gib, service (default: all)',
     )
     .option('--json', 'one JSON document: {"ok":true,"machine":…,"results":[…]}')
     .action(async (suites: string[], o: { json?: boolean }) => {
