@@ -65,56 +65,89 @@ export interface Contender {
   readonly run: () => Promise<unknown> | unknown;
 }
 
-/**
- * A full GC before each sample (when node runs with --expose-gc, as scripts/bench.mjs starts it), untimed: a
- * contender must not pay for the garbage of the one before it. Garbage made inside a sample is collected inside it.
- */
-function collectGarbage(): void {
-  const gc = (globalThis as { gc?: () => void }).gc;
-  if (gc !== undefined) gc();
-}
-
 function median(xs: readonly number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const mid = s.length >> 1;
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
+/** What `measure` found: each contender's samples (MB per CPU second) and their median, by name. */
+export interface Measured {
+  readonly samples: ReadonlyMap<string, readonly number[]>;
+  readonly median: ReadonlyMap<string, number>;
+}
+
 /**
- * Times the contenders in turns (one sample of each, then the next round), so a disturbance from other processes
- * falls on all of them alike. A sample is `reps` back-to-back runs; its figure is bytes × reps per CPU second.
- * One untimed warm-up round first. Returns the median MB/s (10^6 bytes) of each contender by name.
+ * Times the contenders in rounds: one sample of each per round, the order reversed every other round, so that a
+ * disturbance from other processes, or garbage one contender leaves for the next to collect, falls on all of them
+ * alike. A sample is `reps` back-to-back runs; its figure is bytes × reps per CPU second. Two untimed warm-up rounds
+ * first (the JIT settles).
+ *
+ * No forced GC between samples. Until 2026-12-03 this harness collected garbage before each sample, untimed; that
+ * is not the regime a stream runs in, and it was not neutral: glibc then returned the freed output buffers to the
+ * OS, so each sample re-faulted its pages (100–200 minor faults per MiB at ~10 µs each on these VMs: contenders
+ * 2–7× slower and ratios that swung 0.6–2× between runs), and concurrent sweeping and re-optimisation landed on
+ * whichever contender ran next. Now each sample collects its own garbage in the scavenges it triggers; samples are
+ * large (≥ 16 MiB) so that what spills into the next one is a small part of it.
  */
 export async function measure(
   bytes: number,
   contenders: readonly Contender[],
   { reps, samples }: { reps: number; samples: number },
-): Promise<Map<string, number>> {
+): Promise<Measured> {
   const figures = new Map<string, number[]>(contenders.map((c) => [c.name, []]));
-  for (const c of contenders) {
-    for (let i = 0; i < reps; i++) await c.run();
+  const reversed = [...contenders].reverse();
+  for (let round = 0; round < 2; round++) {
+    for (const c of contenders) {
+      for (let i = 0; i < reps; i++) await c.run();
+    }
   }
   for (let s = 0; s < samples; s++) {
-    for (const c of contenders) {
-      collectGarbage();
+    for (const c of s % 2 === 0 ? contenders : reversed) {
       const t0 = process.cpuUsage();
       for (let i = 0; i < reps; i++) await c.run();
       const d = process.cpuUsage(t0);
       figures.get(c.name)!.push((bytes * reps) / Math.max(1, d.user + d.system));
     }
   }
-  return new Map([...figures].map(([name, xs]) => [name, median(xs)]));
+  return { samples: figures, median: new Map([...figures].map(([name, xs]) => [name, median(xs)])) };
 }
 
-/** A row: `value` against `baseline`, both in the same unit; ratio = value / baseline. */
-export function row(id: string, unit: string, value: number, baseline: number): BenchResult {
+/**
+ * A row for contender `value` against contender `baseline` from one `measure`: the medians of their samples, and
+ * as ratio the median of the per-round ratios (paired: the two samples of a round ran back to back, so a slow
+ * round slows both and cancels; it may differ a little from value / baseline).
+ */
+export function pairedRow(
+  id: string,
+  unit: string,
+  m: Measured,
+  value: string,
+  baseline: string,
+): BenchResult {
+  const a = m.samples.get(value);
+  const b = m.samples.get(baseline);
+  if (a === undefined || b === undefined || a.length !== b.length || a.length === 0) {
+    throw new Error(`benchmark ${id}: no paired samples for ${value} and ${baseline}`);
+  }
+  return row(id, unit, median(a), median(b), median(a.map((x, i) => x / b[i]!)));
+}
+
+/** A row: `value` against `baseline`, both in the same unit; ratio = value / baseline unless given. */
+export function row(
+  id: string,
+  unit: string,
+  value: number,
+  baseline: number,
+  ratio: number = baseline === 0 ? 0 : value / baseline,
+): BenchResult {
   const round = (n: number) => (Math.abs(n) >= 100 ? Math.round(n) : Math.round(n * 100) / 100);
   return {
     id,
     unit,
     value: round(value),
     baseline: round(baseline),
-    ratio: baseline === 0 ? 0 : Math.round((value / baseline) * 100) / 100,
+    ratio: Math.round(ratio * 100) / 100,
   };
 }
 

@@ -3,7 +3,8 @@
  * figure next to a baseline measured in the same run (style: figures beside a baseline). Target (issue #4): envelope
  * at ≥ 0.9× raw node:crypto AES-256-GCM.
  *
- * Rows, per operation (encrypt, decrypt) and object size; MB = 10^6 bytes; the data key is local random bytes (no key
+ * Rows: `envelope.<op>.empty`, the fixed cost of a message (see fixedCost, ops/s); then per operation (encrypt,
+ * decrypt) and object size; MB = 10^6 bytes; the data key is local random bytes (no key
  * service involved); every contender's output is checked once before it is timed:
  * - `envelope.<op>.<size>`: the envelope format given the whole object in one buffer (EnvelopeEncryptor /
  *   EnvelopeDecryptor: one `update`, then `finish`; output left as the list of parts it returns) against raw
@@ -19,7 +20,8 @@
  *   chunk size. The ESDK also wraps its data key with the keyring per message; we take ours as given.
  * - `envelope.<op>.1MiB.vs-aws-esdk-defaults`: against the ESDK at its defaults (signing suite
  *   ALG_AES256_GCM_IV12_TAG16_HKDF_SHA512_COMMIT_KEY_ECDSA_P384, 4 KiB frames): what a user gets without options.
- * Contenders take turns (bench/envelope-harness.ts); each figure is the median MB/s per CPU second over the samples.
+ * Contenders take turns (bench/envelope-harness.ts); each figure is the median MB/s per CPU second over the samples,
+ * each ratio the median of the per-round ratios.
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
@@ -48,8 +50,8 @@ import {
   MiB,
   measure,
   nullSink,
+  pairedRow,
   piecesOf,
-  row,
 } from './envelope-harness.js';
 
 export type { BenchResult } from './envelope-harness.js';
@@ -62,15 +64,18 @@ export interface BenchEnvelopeOptions {
 
 const esdk = buildClient(CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT);
 
+/** measure() reports bytes per CPU µs; with 10^6 "bytes" per run that is runs per second. */
+const OPS = 1e6;
+
 function label(bytes: number): string {
   return bytes >= MiB ? `${bytes / MiB}MiB` : `${bytes / 1024}KiB`;
 }
 
-/** Samples per size: about 8 MiB per sample at 1 MiB, one object per sample above. */
+/** Samples per size: 16 MiB per sample at 1 MiB, one object per sample above (measure: samples stay large). */
 function plan(size: number): { reps: number; samples: number } {
   return size <= MiB
-    ? { reps: Math.max(1, Math.round((8 * MiB) / size)), samples: 31 }
-    : { reps: 1, samples: 9 };
+    ? { reps: Math.max(1, Math.round((16 * MiB) / size)), samples: 21 }
+    : { reps: 1, samples: 11 };
 }
 
 /** Runs a pipeline from the pieces through `transform` into `sink`. */
@@ -80,6 +85,82 @@ function through(
   sink: NodeJS.WritableStream = nullSink(),
 ): Promise<void> {
   return pipeline(Readable.from(pieces), transform, sink);
+}
+
+/**
+ * The fixed cost of one message, which decides the small sizes: the one-buffer core over an empty object (random
+ * message id, key schedule, header, header tag, header digest, the final record; decrypt: parsing, commitment and
+ * header tag checks) against one raw AES-256-GCM cipher over nothing (set up, finish, tag). Unit ops/s.
+ */
+async function fixedCost(
+  encOptions: EncryptStreamOptions,
+  resolveDataKey: () => Uint8Array,
+  key: Uint8Array,
+  iv: Uint8Array,
+): Promise<BenchResult[]> {
+  const empty = new Uint8Array(0);
+  const sealed: Uint8Array[] = [];
+  const e = new EnvelopeEncryptor(encOptions);
+  e.update(empty, sealed);
+  e.finish(sealed);
+  const emptyCiphertext = concatBytes(sealed);
+  const rawSeal = createCipheriv('aes-256-gcm', key, iv);
+  rawSeal.final();
+  const rawTag = rawSeal.getAuthTag();
+  const plan = { reps: 2000, samples: 21 };
+  const encrypt = await measure(
+    OPS,
+    [
+      {
+        name: 'envelope',
+        run: () => {
+          const enc = new EnvelopeEncryptor(encOptions);
+          const out: Uint8Array[] = [];
+          enc.update(empty, out);
+          enc.finish(out);
+        },
+      },
+      {
+        name: 'raw',
+        run: () => {
+          const c = createCipheriv('aes-256-gcm', key, iv);
+          c.final();
+          c.getAuthTag();
+        },
+      },
+    ],
+    plan,
+  );
+  const decrypt = await measure(
+    OPS,
+    [
+      {
+        name: 'envelope',
+        run: async () => {
+          const d = new EnvelopeDecryptor({ resolveDataKey });
+          const out: Uint8Array[] = [];
+          const pending = d.update(emptyCiphertext, out);
+          if (pending !== undefined) await pending;
+          d.finish(out);
+          if (out.length !== 0)
+            throw new Error('benchmark sanity check failed: an empty stream decrypted to data');
+        },
+      },
+      {
+        name: 'raw',
+        run: () => {
+          const d = createDecipheriv('aes-256-gcm', key, iv);
+          d.setAuthTag(rawTag);
+          d.final();
+        },
+      },
+    ],
+    plan,
+  );
+  return [
+    pairedRow('envelope.encrypt.empty', 'ops/s', encrypt, 'envelope', 'raw'),
+    pairedRow('envelope.decrypt.empty', 'ops/s', decrypt, 'envelope', 'raw'),
+  ];
 }
 
 /** Runs the benchmark; one row per (operation, size, baseline). */
@@ -108,6 +189,8 @@ export async function benchEnvelope(options: BenchEnvelopeOptions = {}): Promise
     encryptionContext: { tenant: 'bench' },
   });
   const results: BenchResult[] = [];
+
+  results.push(...(await fixedCost(encOptions, resolveDataKey, key, iv)));
 
   for (const size of options.sizes ?? [MiB, 64 * MiB]) {
     const name = label(size);
@@ -226,20 +309,23 @@ export async function benchEnvelope(options: BenchEnvelopeOptions = {}): Promise
       });
     }
 
+    // One pair at a time (value, then its baseline), so that no third contender's allocations or JIT state sit in
+    // the rounds of a pair (measured: the stream rows varied ±15 % with four other contenders interleaved).
+    const rows = [
+      ['', 'envelope', 'raw'],
+      ['.stream', 'envelope-stream', 'raw-stream'],
+      ['.vs-aws-esdk', 'envelope-stream', 'aws-esdk'],
+      ...(withDefaults ? [['.vs-aws-esdk-defaults', 'envelope-stream', 'aws-esdk-defaults']] : []),
+    ] as const;
     for (const [op, contenders] of [
       ['encrypt', encrypt],
       ['decrypt', decrypt],
     ] as const) {
-      const f = await measure(size, contenders, plan(size));
-      const get = (n: string) => f.get(n) ?? 0;
-      const id = `envelope.${op}.${name}`;
-      results.push(row(id, 'MB/s', get('envelope'), get('raw')));
-      results.push(row(`${id}.stream`, 'MB/s', get('envelope-stream'), get('raw-stream')));
-      results.push(row(`${id}.vs-aws-esdk`, 'MB/s', get('envelope-stream'), get('aws-esdk')));
-      if (withDefaults) {
-        results.push(
-          row(`${id}.vs-aws-esdk-defaults`, 'MB/s', get('envelope-stream'), get('aws-esdk-defaults')),
-        );
+      const byName = new Map(contenders.map((c) => [c.name, c]));
+      for (const [suffix, value, baseline] of rows) {
+        const pair = [byName.get(value)!, byName.get(baseline)!];
+        const m = await measure(size, pair, plan(size));
+        results.push(pairedRow(`envelope.${op}.${name}${suffix}`, 'MB/s', m, value, baseline));
       }
     }
   }

@@ -4,6 +4,7 @@
  * Ratios are what to read; absolute figures depend on the machine (docs/performance.md).
  */
 import { cpus, totalmem } from 'node:os';
+import { allocatorSetting, rerunWithBenchAllocator } from './allocator.js';
 import { benchNitro } from './attestation-nitro.js';
 import { benchSnp } from './attestation-snp.js';
 import { benchEnvelope } from './envelope.js';
@@ -33,6 +34,12 @@ const suites: Record<string, () => Promise<readonly Row[]>> = {
 };
 
 async function main(): Promise<void> {
+  const rerun = rerunWithBenchAllocator();
+  if (rerun !== undefined) {
+    process.exitCode = rerun;
+    return;
+  }
+  const allocator = allocatorSetting();
   const args = process.argv.slice(2);
   const json = args.includes('--json');
   const only = args.filter((a) => !a.startsWith('--'));
@@ -54,6 +61,7 @@ async function main(): Promise<void> {
     cpus: cpus().length,
     cpu: cpus()[0]?.model ?? 'unknown',
     memoryGiB: Math.round(totalmem() / 2 ** 30),
+    allocator,
     date: new Date().toISOString(),
   };
   if (json) {

@@ -14,7 +14,8 @@
  *   the audit log on the enclave, against SHA-256 of that line (the chain step that follows it). Unit ops/s.
  *
  * Every contender's output is checked against its baseline's once before timing (same bytes, or a round trip).
- * Timing: bench/envelope-harness.ts `measure`, CPU seconds, contenders in turns, the median of the samples.
+ * Timing: bench/envelope-harness.ts `measure`, CPU seconds, contenders in turns, the median of the samples; ratios
+ * are the median of the per-round ratios.
  */
 import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
 import { gcm } from '@noble/ciphers/aes.js';
@@ -30,7 +31,7 @@ import {
   KiB,
   MiB,
   measure,
-  row,
+  pairedRow,
 } from './envelope-harness.js';
 
 export interface BenchPrimitivesOptions {
@@ -80,7 +81,7 @@ export async function benchPrimitives(options: BenchPrimitivesOptions = {}): Pro
     );
     const reps = Math.max(3, Math.round(sampleSeconds / slowest));
     const figures = await measure(bytes, [value, baseline], { reps, samples });
-    rows.push(row(id, unit, figures.get(value.name)!, figures.get(baseline.name)!));
+    rows.push(pairedRow(id, unit, figures, value.name, baseline.name));
   };
 
   const key = new Uint8Array(randomBytes(32));

@@ -29,7 +29,7 @@ import { ml_kem768_x25519 } from '@noble/post-quantum/hybrid.js';
 import { ml_kem768, ml_kem1024 } from '@noble/post-quantum/ml-kem.js';
 import { hpkeOpen, hpkeSeal } from '../shared/hpke.js';
 import { XWingDecapsulationKey, xwingDecapsulate, xwingEncapsulate, xwingKeygen } from '../shared/xwing.js';
-import { assertSameBytes, type BenchResult, type Contender, measure, row } from './envelope-harness.js';
+import { assertSameBytes, type BenchResult, type Contender, measure, pairedRow } from './envelope-harness.js';
 
 export type { BenchResult } from './envelope-harness.js';
 
@@ -58,7 +58,7 @@ async function secondsPerRun(fn: Contender['run']): Promise<number> {
   return Math.max(best, 1e-6);
 }
 
-/** Times `value` and `baseline` in turns; returns the row (ratio = value / baseline). */
+/** Times `value` and `baseline` in turns; returns the row (ratio: the median of the per-round ratios). */
 async function pair(
   id: string,
   value: Contender,
@@ -68,7 +68,7 @@ async function pair(
   const slowest = Math.max(await secondsPerRun(value.run), await secondsPerRun(baseline.run));
   const reps = Math.max(3, Math.round(sampleSeconds / slowest));
   const figures = await measure(OPS, [value, baseline], { reps, samples });
-  return row(id, 'ops/s', figures.get(value.name)!, figures.get(baseline.name)!);
+  return pairedRow(id, 'ops/s', figures, value.name, baseline.name);
 }
 
 /** Runs the benchmark and returns its figures. */
