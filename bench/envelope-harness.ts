@@ -63,6 +63,14 @@ export function collectSink(into: Uint8Array[]): Writable {
 export interface Contender {
   readonly name: string;
   readonly run: () => Promise<unknown> | unknown;
+  /** Runs per sample for this contender (default: the `reps` given to `measure`), to give unequal sides equal time. */
+  readonly reps?: number;
+}
+
+/** CPU microseconds used by this process so far (user + system, all threads). */
+function processCpuMicros(): number {
+  const u = process.cpuUsage();
+  return u.user + u.system;
 }
 
 function median(xs: readonly number[]): number {
@@ -80,34 +88,39 @@ export interface Measured {
 /**
  * Times the contenders in rounds: one sample of each per round, the order reversed every other round, so that a
  * disturbance from other processes, or garbage one contender leaves for the next to collect, falls on all of them
- * alike. A sample is `reps` back-to-back runs; its figure is bytes × reps per CPU second. Two untimed warm-up rounds
- * first (the JIT settles).
+ * alike. A sample is a contender's `reps` back-to-back runs; its figure is bytes × reps per CPU microsecond (MB/s,
+ * or runs/s with bytes = 10^6). Two untimed warm-up rounds first (the JIT settles). `cpuMicros` is for tests.
  *
  * No forced GC between samples. Until 2026-12-03 this harness collected garbage before each sample, untimed; that
  * is not the regime a stream runs in, and it was not neutral: glibc then returned the freed output buffers to the
- * OS, so each sample re-faulted its pages (100–200 minor faults per MiB at ~10 µs each on these VMs: contenders
+ * OS, so each sample re-faulted its pages (100–250 minor faults per MiB at ~10 µs each on these VMs: contenders
  * 2–7× slower and ratios that swung 0.6–2× between runs), and concurrent sweeping and re-optimisation landed on
  * whichever contender ran next. Now each sample collects its own garbage in the scavenges it triggers; samples are
- * large (≥ 16 MiB) so that what spills into the next one is a small part of it.
+ * large, and of similar length on both sides (per-contender `reps`), so that what spills into the next one is a
+ * small part of it.
  */
 export async function measure(
   bytes: number,
   contenders: readonly Contender[],
   { reps, samples }: { reps: number; samples: number },
+  cpuMicros: () => number = processCpuMicros,
 ): Promise<Measured> {
   const figures = new Map<string, number[]>(contenders.map((c) => [c.name, []]));
+  /* Precondition: names identify contenders (a row looks its pair up by name). */
+  if (figures.size !== contenders.length) throw new Error('benchmark contenders need distinct names');
   const reversed = [...contenders].reverse();
   for (let round = 0; round < 2; round++) {
     for (const c of contenders) {
-      for (let i = 0; i < reps; i++) await c.run();
+      for (let i = 0, n = c.reps ?? reps; i < n; i++) await c.run();
     }
   }
   for (let s = 0; s < samples; s++) {
     for (const c of s % 2 === 0 ? contenders : reversed) {
-      const t0 = process.cpuUsage();
-      for (let i = 0; i < reps; i++) await c.run();
-      const d = process.cpuUsage(t0);
-      figures.get(c.name)!.push((bytes * reps) / Math.max(1, d.user + d.system));
+      const n = c.reps ?? reps;
+      const t0 = cpuMicros();
+      for (let i = 0; i < n; i++) await c.run();
+      const used = cpuMicros() - t0;
+      figures.get(c.name)!.push((bytes * n) / Math.max(1, used));
     }
   }
   return { samples: figures, median: new Map([...figures].map(([name, xs]) => [name, median(xs)])) };
@@ -116,7 +129,7 @@ export async function measure(
 /**
  * A row for contender `value` against contender `baseline` from one `measure`: the medians of their samples, and
  * as ratio the median of the per-round ratios (paired: the two samples of a round ran back to back, so a slow
- * round slows both and cancels; it may differ a little from value / baseline).
+ * round slows both and cancels). It can differ from value / baseline by ~10 % when rounds scatter.
  */
 export function pairedRow(
   id: string,

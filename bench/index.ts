@@ -34,12 +34,6 @@ const suites: Record<string, () => Promise<readonly Row[]>> = {
 };
 
 async function main(): Promise<void> {
-  const rerun = rerunWithBenchAllocator();
-  if (rerun !== undefined) {
-    process.exitCode = rerun;
-    return;
-  }
-  const allocator = allocatorSetting();
   const args = process.argv.slice(2);
   const json = args.includes('--json');
   const only = args.filter((a) => !a.startsWith('--'));
@@ -50,6 +44,12 @@ async function main(): Promise<void> {
     else process.stderr.write(`${message}\n`);
     process.exit(2);
   }
+  const rerun = rerunWithBenchAllocator();
+  if (rerun !== undefined) {
+    process.exitCode = rerun;
+    return;
+  }
+  const allocator = allocatorSetting();
   const results: Row[] = [];
   for (const [name, run] of Object.entries(suites)) {
     if (only.length > 0 && !only.includes(name)) continue;

@@ -36,7 +36,7 @@ import {
 
 export interface BenchPrimitivesOptions {
   readonly samples?: number;
-  /** Target CPU seconds per sample of the slower contender (default 0.1). */
+  /** Target CPU seconds per sample of each contender (default 0.1). */
   readonly sampleSeconds?: number;
 }
 
@@ -75,12 +75,12 @@ export async function benchPrimitives(options: BenchPrimitivesOptions = {}): Pro
   const rows: BenchResult[] = [];
   const c = (name: string, run: () => unknown): Contender => ({ name, run });
   const pair = async (id: string, unit: string, bytes: number, value: Contender, baseline: Contender) => {
-    const slowest = Math.max(
-      secondsPerRun(value.run as () => unknown),
-      secondsPerRun(baseline.run as () => unknown),
-    );
-    const reps = Math.max(3, Math.round(sampleSeconds / slowest));
-    const figures = await measure(bytes, [value, baseline], { reps, samples });
+    // Each side gets ~sampleSeconds per sample: equal time, so neither side's garbage dwarfs the other's sample.
+    const sized = (x: Contender): Contender => ({
+      ...x,
+      reps: Math.max(3, Math.round(sampleSeconds / secondsPerRun(x.run as () => unknown))),
+    });
+    const figures = await measure(bytes, [sized(value), sized(baseline)], { reps: 3, samples });
     rows.push(pairedRow(id, unit, figures, value.name, baseline.name));
   };
 

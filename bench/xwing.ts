@@ -37,7 +37,7 @@ export type { BenchResult } from './envelope-harness.js';
 export interface BenchXWingOptions {
   /** Samples per contender; the median is reported (default 5). */
   readonly samples?: number;
-  /** Target CPU time of one sample of the slower contender of a pair, in seconds (default 0.1). */
+  /** Target CPU time of one sample of each contender of a pair, in seconds (default 0.1). */
   readonly sampleSeconds?: number;
 }
 
@@ -65,9 +65,12 @@ async function pair(
   baseline: Contender,
   { samples, sampleSeconds }: Required<BenchXWingOptions>,
 ): Promise<BenchResult> {
-  const slowest = Math.max(await secondsPerRun(value.run), await secondsPerRun(baseline.run));
-  const reps = Math.max(3, Math.round(sampleSeconds / slowest));
-  const figures = await measure(OPS, [value, baseline], { reps, samples });
+  // Each side gets ~sampleSeconds per sample: equal time, so neither side's garbage dwarfs the other's sample.
+  const sized = async (x: Contender): Promise<Contender> => ({
+    ...x,
+    reps: Math.max(3, Math.round(sampleSeconds / (await secondsPerRun(x.run)))),
+  });
+  const figures = await measure(OPS, [await sized(value), await sized(baseline)], { reps: 3, samples });
   return pairedRow(id, 'ops/s', figures, value.name, baseline.name);
 }
 

@@ -1,10 +1,18 @@
 /**
  * The benchmark harness's arithmetic and its allocator switch (bench/envelope-harness.ts, bench/allocator.ts). The
  * figures a benchmark prints are never asserted (timed assertions do not belong in tests); what is checked here is
- * that a row reports what was measured: the paired ratio, the samples' medians, and refusal of unpaired samples.
+ * that a row reports what was measured: each sample under its contender's name, the paired ratio, the medians, and
+ * refusal of unpaired samples; and that the allocator switch runs the benchmark again only when it should, with
+ * what, and hands child processes the user's environment back.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { allocatorSetting, BENCH_GLIBC_TUNABLES, rerunWithBenchAllocator } from '../../bench/allocator.js';
+import type { spawnSync } from 'node:child_process';
+import { describe, expect, it, vi } from 'vitest';
+import {
+  allocatorSetting,
+  BENCH_GLIBC_TUNABLES,
+  type RerunDeps,
+  rerunWithBenchAllocator,
+} from '../../bench/allocator.js';
 import { type Measured, measure, pairedRow, row } from '../../bench/envelope-harness.js';
 
 function measured(samples: Record<string, number[]>): Measured {
@@ -44,24 +52,72 @@ describe('pairedRow', () => {
 });
 
 describe('measure', () => {
-  it('takes one sample of each contender per round, alternating the order, after two warm-up rounds', async () => {
+  /** A CPU clock that only the contenders advance: each run of `name` costs `cost[name]` µs. */
+  function fakeClock(cost: Record<string, number>) {
+    let now = 0;
     const calls: string[] = [];
-    const c = (name: string) => ({ name, run: () => void calls.push(name) });
-    const m = await measure(1000, [c('a'), c('b')], { reps: 2, samples: 3 });
+    const c = (name: string, reps?: number) => ({
+      name,
+      ...(reps === undefined ? {} : { reps }),
+      run: () => {
+        calls.push(name);
+        now += cost[name]!;
+      },
+    });
+    return { c, calls, clock: () => now };
+  }
+
+  it('takes one sample of each contender per round, alternating the order, after two warm-up rounds', async () => {
+    const { c, calls, clock } = fakeClock({ a: 1, b: 1 });
+    const m = await measure(1000, [c('a'), c('b')], { reps: 2, samples: 3 }, clock);
     // Warm-up: 2 rounds × 2 reps each, in order; then rounds a b / b a / a b.
     expect(calls.join('')).toBe(`${'aabb'.repeat(2)}aabbbbaaaabb`);
     expect(m.samples.get('a')).toHaveLength(3);
     expect(m.samples.get('b')).toHaveLength(3);
-    for (const xs of m.samples.values()) for (const x of xs) expect(x).toBeGreaterThan(0);
+  });
+
+  it('files every sample under the contender that produced it, in reversed rounds too', async () => {
+    // a costs 4 µs a run, b 10 µs, c 25 µs: 1000 bytes per run → 250, 100, 40 bytes/µs in every round.
+    const { c, clock } = fakeClock({ a: 4, b: 10, c: 25 });
+    const m = await measure(1000, [c('a'), c('b'), c('c')], { reps: 3, samples: 4 }, clock);
+    expect(m.samples.get('a')).toEqual([250, 250, 250, 250]);
+    expect(m.samples.get('b')).toEqual([100, 100, 100, 100]);
+    expect(m.samples.get('c')).toEqual([40, 40, 40, 40]);
+    expect(m.median.get('b')).toBe(100);
+  });
+
+  it('runs a contender its own number of times per sample and counts them in its figure', async () => {
+    const { c, calls, clock } = fakeClock({ fast: 1, slow: 50 });
+    const m = await measure(1000, [c('fast', 50), c('slow')], { reps: 1, samples: 2 }, clock);
+    expect(calls.filter((n) => n === 'fast')).toHaveLength(50 * 4); // 2 warm-up rounds + 2 samples
+    expect(calls.filter((n) => n === 'slow')).toHaveLength(4);
+    expect(m.samples.get('fast')).toEqual([1000, 1000]);
+    expect(m.samples.get('slow')).toEqual([20, 20]);
+  });
+
+  it('refuses contenders with the same name (a row could not tell them apart)', async () => {
+    const { c, clock } = fakeClock({ a: 1 });
+    await expect(measure(1, [c('a'), c('a')], { reps: 1, samples: 1 }, clock)).rejects.toThrow(/distinct/);
   });
 });
 
 describe('the benchmark allocator setting', () => {
-  const saved = { ...process.env };
-  afterEach(() => {
-    for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
-    Object.assign(process.env, saved);
-  });
+  type Spawn = typeof spawnSync;
+  function deps(env: NodeJS.ProcessEnv, result: Partial<ReturnType<Spawn>> = { status: 0, signal: null }) {
+    const spawn = vi.fn(() => ({
+      pid: 1,
+      output: [],
+      stdout: '',
+      stderr: '',
+      status: null,
+      signal: null,
+      ...result,
+    }));
+    const d: RerunDeps = { env, isGlibc: () => true, spawn: spawn as unknown as Spawn };
+    return { d, spawn };
+  }
+  const childEnv = (spawn: ReturnType<typeof deps>['spawn']) =>
+    (spawn.mock.calls[0] as unknown as [string, string[], { env: NodeJS.ProcessEnv }])[2].env;
 
   it('is only glibc malloc tunables (no trimming, mmap from 8 MiB)', () => {
     expect(BENCH_GLIBC_TUNABLES.split(':').map((t) => t.split('=')[0])).toEqual([
@@ -71,23 +127,62 @@ describe('the benchmark allocator setting', () => {
     ]);
   });
 
-  it('does not run again when the user set their own tunables or asked for the default allocator', () => {
-    process.env['GLIBC_TUNABLES'] = 'glibc.malloc.arena_max=1';
-    expect(rerunWithBenchAllocator()).toBeUndefined();
-    expect(allocatorSetting()).toBe('user GLIBC_TUNABLES');
-    expect(process.env['GLIBC_TUNABLES']).toBe('glibc.malloc.arena_max=1');
-    delete process.env['GLIBC_TUNABLES'];
-    process.env['EKMS_BENCH_DEFAULT_ALLOCATOR'] = '1';
-    expect(rerunWithBenchAllocator()).toBeUndefined();
-    expect(allocatorSetting()).toBe('default');
+  it('runs the benchmark again with the setting, and passes its exit code (or signal) back', () => {
+    const ok = deps({ PATH: '/bin' }, { status: 7, signal: null });
+    expect(rerunWithBenchAllocator(ok.d)).toBe(7);
+    expect(childEnv(ok.spawn)).toMatchObject({
+      PATH: '/bin',
+      GLIBC_TUNABLES: BENCH_GLIBC_TUNABLES,
+      EKMS_BENCH_USER_GLIBC_TUNABLES: '',
+    });
+    expect(rerunWithBenchAllocator(deps({}, { status: null, signal: 'SIGKILL' }).d)).toBe(137);
+    const failed = deps({}, { status: null, signal: null, error: new Error('spawn ENOENT') });
+    const stderr = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    try {
+      expect(rerunWithBenchAllocator(failed.d)).toBe(1);
+      expect(String(stderr.mock.calls[0]?.[0])).toMatch(/ENOENT/);
+    } finally {
+      stderr.mockRestore();
+    }
   });
 
-  it('in the re-run, reports the setting and keeps it from child processes (the service suite\u2019s enclave)', () => {
-    process.env['GLIBC_TUNABLES'] = BENCH_GLIBC_TUNABLES;
-    process.env['EKMS_BENCH_ALLOCATOR_SET'] = '1';
-    expect(rerunWithBenchAllocator()).toBeUndefined();
-    expect(allocatorSetting()).toBe('glibc-no-trim');
-    expect(process.env['GLIBC_TUNABLES']).toBeUndefined();
-    expect(process.env['EKMS_BENCH_ALLOCATOR_SET']).toBeUndefined();
+  it("adds its tunables to a user's other glibc tunables, and keeps the user's value for child processes", () => {
+    const { d, spawn } = deps({ GLIBC_TUNABLES: 'glibc.pthread.rseq=0' });
+    rerunWithBenchAllocator(d);
+    const env = childEnv(spawn);
+    expect(env['GLIBC_TUNABLES']).toBe(`glibc.pthread.rseq=0:${BENCH_GLIBC_TUNABLES}`);
+    expect(env['EKMS_BENCH_USER_GLIBC_TUNABLES']).toBe('glibc.pthread.rseq=0');
+    // In the re-run: reported, and the user's value restored for children.
+    expect(allocatorSetting(env)).toBe('glibc-no-trim');
+    expect(env['GLIBC_TUNABLES']).toBe('glibc.pthread.rseq=0');
+    expect(env['EKMS_BENCH_USER_GLIBC_TUNABLES']).toBeUndefined();
+  });
+
+  it('in the re-run, drops its tunables from what child processes inherit (the enclave runs the default)', () => {
+    const env: NodeJS.ProcessEnv = {
+      GLIBC_TUNABLES: BENCH_GLIBC_TUNABLES,
+      EKMS_BENCH_USER_GLIBC_TUNABLES: '',
+    };
+    const { d, spawn } = deps(env);
+    expect(rerunWithBenchAllocator(d)).toBeUndefined(); // no second re-run
+    expect(spawn).not.toHaveBeenCalled();
+    expect(allocatorSetting(env)).toBe('glibc-no-trim');
+    expect(env).toEqual({});
+  });
+
+  it("does not run again for a user's own malloc tunables, the opt-out, or another C library", () => {
+    for (const env of [
+      { GLIBC_TUNABLES: 'glibc.malloc.arena_max=1' },
+      { EKMS_BENCH_DEFAULT_ALLOCATOR: '1' },
+    ] as NodeJS.ProcessEnv[]) {
+      const { d, spawn } = deps(env);
+      expect(rerunWithBenchAllocator(d)).toBeUndefined();
+      expect(spawn).not.toHaveBeenCalled();
+    }
+    const { d, spawn } = deps({});
+    expect(rerunWithBenchAllocator({ ...d, isGlibc: () => false })).toBeUndefined();
+    expect(spawn).not.toHaveBeenCalled();
+    expect(allocatorSetting({ GLIBC_TUNABLES: 'glibc.malloc.arena_max=1' })).toBe('user malloc tunables');
+    expect(allocatorSetting({})).toBe('default');
   });
 });
