@@ -41,16 +41,27 @@ function runningOnGlibc(): boolean {
 
 const defaultDeps: RerunDeps = { env: process.env, isGlibc: runningOnGlibc, spawn: spawnSync };
 
+/** Malloc settings of the user's own: glibc.malloc.* tunables, or the older MALLOC_*_ variables glibc also reads. */
+function userSetsMalloc(env: NodeJS.ProcessEnv): boolean {
+  if (env['GLIBC_TUNABLES']?.includes('glibc.malloc.') && !isRerun(env)) return true;
+  return Object.keys(env).some((k) => /^MALLOC_[A-Z_]+_$/.test(k) && env[k] !== undefined);
+}
+
+/** This process is the re-run: the marker is set and GLIBC_TUNABLES ends with ours (not just an inherited marker). */
+function isRerun(env: NodeJS.ProcessEnv): boolean {
+  return env[MARK] !== undefined && (env['GLIBC_TUNABLES'] ?? '').endsWith(BENCH_GLIBC_TUNABLES);
+}
+
 /**
  * Runs this script again with the benchmark allocator setting unless it has it already, the user set malloc
- * tunables of their own or asked for the default, or the C library is not glibc. Returns the child's exit code
+ * settings of their own (tunables or MALLOC_*_ variables) or asked for the default, or the C library is not glibc. Returns the child's exit code
  * then (128 + n if a signal ended it), else undefined: go on in this process.
  */
 export function rerunWithBenchAllocator(deps: RerunDeps = defaultDeps): number | undefined {
   const env = deps.env;
   const user = env['GLIBC_TUNABLES'];
-  if (env[MARK] !== undefined || env['EKMS_BENCH_DEFAULT_ALLOCATOR'] === '1') return undefined;
-  if (user?.includes('glibc.malloc.')) return undefined;
+  if (isRerun(env) || env['EKMS_BENCH_DEFAULT_ALLOCATOR'] === '1') return undefined;
+  if (userSetsMalloc(env)) return undefined;
   if (!deps.isGlibc()) return undefined;
   const tunables =
     user === undefined || user === '' ? BENCH_GLIBC_TUNABLES : `${user}:${BENCH_GLIBC_TUNABLES}`;
@@ -72,11 +83,12 @@ export function rerunWithBenchAllocator(deps: RerunDeps = defaultDeps): number |
  */
 export function allocatorSetting(env: NodeJS.ProcessEnv = process.env): AllocatorSetting {
   const user = env[MARK];
-  if (user !== undefined) {
+  if (user !== undefined && isRerun(env)) {
     delete env[MARK];
     if (user === '') delete env['GLIBC_TUNABLES'];
     else env['GLIBC_TUNABLES'] = user;
     return 'glibc-no-trim';
   }
-  return env['GLIBC_TUNABLES']?.includes('glibc.malloc.') ? 'user malloc tunables' : 'default';
+  delete env[MARK]; // inherited without our tunables: not ours to act on
+  return userSetsMalloc(env) ? 'user malloc tunables' : 'default';
 }

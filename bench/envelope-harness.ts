@@ -96,8 +96,9 @@ export interface Measured {
  * OS, so each sample re-faulted its pages (100–250 minor faults per MiB at ~10 µs each on these VMs: contenders
  * 2–7× slower and ratios that swung 0.6–2× between runs), and concurrent sweeping and re-optimisation landed on
  * whichever contender ran next. Now each sample collects its own garbage in the scavenges it triggers; samples are
- * large, and of similar length on both sides (per-contender `reps`), so that what spills into the next one is a
- * small part of it.
+ * large (callers can give the sides similar lengths with per-contender `reps`), so that what spills into the next
+ * one is a small part of it. The number of rounds is rounded up to an even one: rounds go in pairs, one in each
+ * order (see pairedRow).
  */
 export async function measure(
   bytes: number,
@@ -114,7 +115,8 @@ export async function measure(
       for (let i = 0, n = c.reps ?? reps; i < n; i++) await c.run();
     }
   }
-  for (let s = 0; s < samples; s++) {
+  const rounds = samples + (samples % 2);
+  for (let s = 0; s < rounds; s++) {
     for (const c of s % 2 === 0 ? contenders : reversed) {
       const n = c.reps ?? reps;
       const t0 = cpuMicros();
@@ -127,9 +129,12 @@ export async function measure(
 }
 
 /**
- * A row for contender `value` against contender `baseline` from one `measure`: the medians of their samples, and
- * as ratio the median of the per-round ratios (paired: the two samples of a round ran back to back, so a slow
- * round slows both and cancels). It can differ from value / baseline by ~10 % when rounds scatter.
+ * A row for contender `value` against contender `baseline` from one `measure`: the medians of their samples, and as
+ * ratio the median, over pairs of consecutive rounds (one in each order), of the geometric mean of the pair's two
+ * ratios. Paired because the two samples of a round ran back to back (a slow stretch slows both and cancels); two
+ * rounds because the order matters: a contender that runs right after the other pays for what the other left
+ * behind (a review probe of the 1 MiB encrypt streams: per-round ratios 0.55–0.62 in one order, 0.84–1.09 in the
+ * other), and in a pair of rounds each side runs once in each place. So the ratio can differ from value / baseline.
  */
 export function pairedRow(
   id: string,
@@ -140,10 +145,14 @@ export function pairedRow(
 ): BenchResult {
   const a = m.samples.get(value);
   const b = m.samples.get(baseline);
-  if (a === undefined || b === undefined || a.length !== b.length || a.length === 0) {
+  if (a === undefined || b === undefined || a.length !== b.length || a.length === 0 || a.length % 2 !== 0) {
     throw new Error(`benchmark ${id}: no paired samples for ${value} and ${baseline}`);
   }
-  return row(id, unit, median(a), median(b), median(a.map((x, i) => x / b[i]!)));
+  const pairs: number[] = [];
+  for (let i = 0; i < a.length; i += 2) {
+    pairs.push(Math.sqrt((a[i]! / b[i]!) * (a[i + 1]! / b[i + 1]!)));
+  }
+  return row(id, unit, median(a), median(b), median(pairs));
 }
 
 /** A row: `value` against `baseline`, both in the same unit; ratio = value / baseline unless given. */

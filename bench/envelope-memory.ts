@@ -5,9 +5,9 @@
  *
  * The source produces 64 KiB pieces (as a file read) of pseudo-random bytes without holding the object; the sink
  * hashes what comes out, and the digest must equal the source's. Rows: MB/s of the round trip in wall-clock time, two
- * runs of each side in opposite order (ratio envelope/raw), and the peak growth of live memory (JS heap + external,
- * after a full collection, every 16 MiB of output) in one more, untimed run of each (ratio envelope/raw; "constant" means it
- * does not grow with the object: a few MiB, far below 1 GiB).
+ * runs of each side in opposite order (ratio envelope/raw), and the peak growth of the bytes held by live ArrayBuffers
+ * (after a full collection, every 16 MiB of output) in one more, untimed run of each ("constant" means it does not
+ * grow with the object: well under a few MiB, far below 1 GiB).
  */
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
@@ -76,40 +76,44 @@ async function run(
 
 /**
  * One round trip, untimed, for its memory: every 16 MiB of output the sink holds the pipeline (its buffers stay where
- * they are), runs a full collection, lets 10 ms pass (V8 frees the dead ArrayBuffers' memory on a
- * helper thread after the collection: read at once, 10–30 MiB of garbage still counts, and now and then still
- * does 10 ms later, so it looks three times and keeps the least), and reads the live bytes
- * (JS heap in use plus memory held outside it: ArrayBuffers, other external allocations). Not RSS, which the
- * benchmark's allocator setting (bench/allocator.ts) keeps at its high-water mark; not a timer, which a pipeline
- * that never yields to the event loop's timers would starve. Returns the peak growth in MiB.
+ * they are), runs a full collection, lets 10 ms pass (V8 frees the dead ArrayBuffers' memory on a helper thread after
+ * the collection: read at once, 10–30 MiB of garbage still counts, and now and then still does 10 ms later, so it
+ * looks three times and keeps the least), and reads the bytes held by live ArrayBuffers — the data in flight, what
+ * would grow with the object if a stage buffered it. Not the JS heap, whose readings at the same point scatter by
+ * 0.3–1.4 MiB; not RSS, which the benchmark's allocator setting (bench/allocator.ts) keeps at its high-water mark;
+ * not a timer, which a pipeline that never yields to the event loop's timers would starve. Returns the peak growth
+ * in MiB and the digest of the output.
  */
-async function peakLiveGrowth(
+async function peakBufferGrowth(
   encrypt: () => NodeJS.ReadWriteStream,
   decrypt: () => NodeJS.ReadWriteStream,
   seed: Buffer,
-): Promise<number> {
-  const live = async (): Promise<number> => {
+): Promise<{ mib: number; digest: string }> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc === undefined)
+    throw new Error('the memory figure needs node --expose-gc (npm run bench starts it so)');
+  const held = async (): Promise<number> => {
     // Garbage only adds: the least of three looks is the closest to what is live.
     let least = Number.POSITIVE_INFINITY;
     for (let i = 0; i < 3; i++) {
-      collectGarbage();
+      gc();
       await new Promise((resolve) => setTimeout(resolve, 10));
-      const m = process.memoryUsage();
-      least = Math.min(least, m.heapUsed + m.external);
+      least = Math.min(least, process.memoryUsage().arrayBuffers);
     }
     return least;
   };
-  const live0 = await live();
-  let peak = live0;
+  const held0 = await held();
+  let peak = held0;
+  const h = createHash('sha256');
   await pipeline(
     source(seed),
     encrypt(),
     decrypt(),
-    hashSink(createHash('sha256'), async () => {
-      peak = Math.max(peak, await live());
+    hashSink(h, async () => {
+      peak = Math.max(peak, await held());
     }),
   );
-  return (peak - live0) / MiB;
+  return { mib: (peak - held0) / MiB, digest: h.digest('hex') };
 }
 
 export async function benchEnvelopeMemory(): Promise<BenchResult[]> {
@@ -159,8 +163,11 @@ export async function benchEnvelopeMemory(): Promise<BenchResult[]> {
   }
   const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
   const ratio = mean(env.map((e, i) => e.mbps / raw[i]!.mbps));
-  const rawMemory = await peakLiveGrowth(rawEncrypt, rawDecrypt, seed);
-  const envMemory = await peakLiveGrowth(envEncrypt, envDecrypt, seed);
+  const rawMemory = await peakBufferGrowth(rawEncrypt, rawDecrypt, seed);
+  const envMemory = await peakBufferGrowth(envEncrypt, envDecrypt, seed);
+  if (rawMemory.digest !== want || envMemory.digest !== want) {
+    throw new Error('a 1 GiB round trip did not give the input back');
+  }
   const label = `${Math.round(SIZE / MiB)}MiB`;
   return [
     row(
@@ -170,6 +177,6 @@ export async function benchEnvelopeMemory(): Promise<BenchResult[]> {
       mean(raw.map((r) => r.mbps)),
       ratio,
     ),
-    row(`envelope.roundtrip.${label}.peak-live-growth`, 'MiB', envMemory, rawMemory),
+    row(`envelope.roundtrip.${label}.peak-buffer-growth`, 'MiB', envMemory.mib, rawMemory.mib),
   ];
 }

@@ -74,8 +74,8 @@ function label(bytes: number): string {
 /** Samples per size: 16 MiB per sample at 1 MiB, one object per sample above (measure: samples stay large). */
 function plan(size: number): { reps: number; samples: number } {
   return size <= MiB
-    ? { reps: Math.max(1, Math.round((16 * MiB) / size)), samples: 21 }
-    : { reps: 1, samples: 11 };
+    ? { reps: Math.max(1, Math.round((16 * MiB) / size)), samples: 20 }
+    : { reps: 1, samples: 10 };
 }
 
 /** Runs a pipeline from the pieces through `transform` into `sink`. */
@@ -138,7 +138,7 @@ async function fixedCost(
   const rawTag = rawSealEmpty();
   rawOpenEmpty(rawTag);
   // Per-side runs per sample so that each sample is ~0.1 s of CPU on these machines.
-  const timing = { reps: 2000, samples: 21 };
+  const timing = { reps: 2000, samples: 20 };
   const encrypt = await measure(
     OPS,
     [
@@ -307,28 +307,40 @@ export async function benchEnvelope(options: BenchEnvelopeOptions = {}): Promise
       });
     }
 
-    // One pair at a time, the streams' first: a contender's figure depends on what else runs in the process (with
-    // the ESDK contenders in the same rounds the 1 MiB stream ratios fell by ~0.15; right after the one-shot pair,
-    // whose 64 MiB outputs are mmap'd and faulted in, the 64 MiB streams ran at half speed). A full collection
-    // between pairs (never between samples) leaves each pair a clean heap to warm up in. So the envelope stream has
-    // one figure per row; each row is its own experiment.
-    const rows = [
+    // One pair at a time, every stream pair (both operations) before the one-buffer pairs: a contender's figure
+    // depends on what else ran in the process (with the ESDK contenders in the same rounds the 1 MiB stream ratios
+    // fell by ~0.15; right after the one-shot pair, whose 64 MiB outputs are mmap'd and faulted in, the 64 MiB
+    // streams ran at half speed). A full collection before each pair (never between samples) gives it a clean heap
+    // to warm up in. So the envelope stream has one figure per row; each row is its own experiment.
+    const pairs = [
       ['.stream', 'envelope-stream', 'raw-stream'],
       ['.vs-aws-esdk', 'envelope-stream', 'aws-esdk'],
       ...(withDefaults ? [['.vs-aws-esdk-defaults', 'envelope-stream', 'aws-esdk-defaults']] : []),
-      ['', 'envelope', 'raw'],
     ] as const;
-    for (const [op, contenders] of [
-      ['encrypt', encrypt],
-      ['decrypt', decrypt],
-    ] as const) {
-      const byName = new Map(contenders.map((c) => [c.name, c]));
-      for (const [suffix, value, baseline] of rows) {
-        (globalThis as { gc?: () => void }).gc?.();
-        const m = await measure(size, [byName.get(value)!, byName.get(baseline)!], plan(size));
-        results.push(pairedRow(`envelope.${op}.${name}${suffix}`, 'MB/s', m, value, baseline));
-      }
+    const plans = [
+      ...pairs.flatMap(([suffix, value, baseline]) =>
+        (['encrypt', 'decrypt'] as const).map((op) => ({ op, suffix, value, baseline })),
+      ),
+      ...(['encrypt', 'decrypt'] as const).map((op) => ({
+        op,
+        suffix: '',
+        value: 'envelope',
+        baseline: 'raw',
+      })),
+    ];
+    const byOp = {
+      encrypt: new Map(encrypt.map((c) => [c.name, c])),
+      decrypt: new Map(decrypt.map((c) => [c.name, c])),
+    };
+    const sized: BenchResult[] = [];
+    for (const { op, suffix, value, baseline } of plans) {
+      (globalThis as { gc?: () => void }).gc?.();
+      const m = await measure(size, [byOp[op].get(value)!, byOp[op].get(baseline)!], plan(size));
+      sized.push(pairedRow(`envelope.${op}.${name}${suffix}`, 'MB/s', m, value, baseline));
     }
+    // Reported per operation, in the order of the rows above.
+    for (const op of ['encrypt', 'decrypt'])
+      results.push(...sized.filter((r) => r.id.startsWith(`envelope.${op}.`)));
   }
   return results;
 }

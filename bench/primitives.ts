@@ -70,7 +70,7 @@ function nodeOpen(key: Uint8Array, iv: Uint8Array, sealed: Uint8Array): Uint8Arr
 
 /** Runs the benchmark and returns its figures. */
 export async function benchPrimitives(options: BenchPrimitivesOptions = {}): Promise<BenchResult[]> {
-  const samples = options.samples ?? 5;
+  const samples = options.samples ?? 6;
   const sampleSeconds = options.sampleSeconds ?? 0.1;
   const rows: BenchResult[] = [];
   const c = (name: string, run: () => unknown): Contender => ({ name, run });

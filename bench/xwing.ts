@@ -76,7 +76,7 @@ async function pair(
 
 /** Runs the benchmark and returns its figures. */
 export async function benchXWing(options: BenchXWingOptions = {}): Promise<BenchResult[]> {
-  const opts = { samples: options.samples ?? 5, sampleSeconds: options.sampleSeconds ?? 0.1 };
+  const opts = { samples: options.samples ?? 6, sampleSeconds: options.sampleSeconds ?? 0.1 };
 
   // Fixed inputs, and the sanity checks: ours equals noble on them.
   const seed = new Uint8Array(randomBytes(32));

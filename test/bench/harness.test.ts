@@ -27,27 +27,35 @@ function measured(samples: Record<string, number[]>): Measured {
 }
 
 describe('pairedRow', () => {
-  it('reports the medians as value and baseline, and the median of the per-round ratios as ratio', () => {
-    // Round 2 ran slow for both and round 3 only for the baseline: the rounds say 0.5, 0.5, 2; the medians alone
-    // (100 and 100) would say 1.
-    const m = measured({ env: [100, 50, 200], raw: [200, 100, 100] });
+  it('reports the medians as value and baseline, and as ratio the median over pairs of rounds of their geometric mean', () => {
+    // Rounds alternate the order; here the side that runs first in a round loses 40 %: per-round ratios 0.6, 1, 0.6,
+    // 1. Each pair of rounds gives sqrt(0.6 × 1) = 0.77; the per-round median and the medians' ratio would say 0.8.
+    const m = measured({ env: [60, 100, 60, 100], raw: [100, 100, 100, 100] });
     expect(pairedRow('x', 'MB/s', m, 'env', 'raw')).toEqual({
       id: 'x',
       unit: 'MB/s',
-      value: 100,
+      value: 80,
       baseline: 100,
-      ratio: 0.5,
+      ratio: 0.77,
     });
+    // Two pairs of rounds of three say 0.5; the medians alone (100 and 100) would say 1.
+    const drift = measured({ env: [50, 50, 200, 200, 100, 100], raw: [100, 100, 100, 100, 200, 200] });
+    expect(pairedRow('d', 'MB/s', drift, 'env', 'raw').ratio).toBe(0.5);
     expect(row('x', 'MB/s', 100, 100).ratio).toBe(1);
     expect(row('y', 'ops/s', 3, 4).ratio).toBe(0.75);
   });
 
-  it('refuses a contender it has no samples for, or samples that are not paired', () => {
-    expect(() => pairedRow('x', 'MB/s', measured({ env: [1] }), 'env', 'raw')).toThrow(/no paired samples/);
+  it('refuses a contender it has no samples for, samples that are not paired, or an odd number of rounds', () => {
+    expect(() => pairedRow('x', 'MB/s', measured({ env: [1, 1] }), 'env', 'raw')).toThrow(
+      /no paired samples/,
+    );
     expect(() => pairedRow('x', 'MB/s', measured({ env: [1, 2], raw: [1] }), 'env', 'raw')).toThrow(
       /no paired samples/,
     );
     expect(() => pairedRow('x', 'MB/s', measured({ env: [], raw: [] }), 'env', 'raw')).toThrow(/no paired/);
+    expect(() => pairedRow('x', 'MB/s', measured({ env: [1, 2, 3], raw: [1, 2, 3] }), 'env', 'raw')).toThrow(
+      /no paired/,
+    );
   });
 });
 
@@ -69,11 +77,12 @@ describe('measure', () => {
 
   it('takes one sample of each contender per round, alternating the order, after two warm-up rounds', async () => {
     const { c, calls, clock } = fakeClock({ a: 1, b: 1 });
+    // 3 rounds asked for, 4 taken: rounds go in pairs, one in each order.
     const m = await measure(1000, [c('a'), c('b')], { reps: 2, samples: 3 }, clock);
-    // Warm-up: 2 rounds × 2 reps each, in order; then rounds a b / b a / a b.
-    expect(calls.join('')).toBe(`${'aabb'.repeat(2)}aabbbbaaaabb`);
-    expect(m.samples.get('a')).toHaveLength(3);
-    expect(m.samples.get('b')).toHaveLength(3);
+    // Warm-up: 2 rounds × 2 reps each, in order; then rounds a b / b a / a b / b a.
+    expect(calls.join('')).toBe(`${'aabb'.repeat(2)}aabbbbaaaabbbbaa`);
+    expect(m.samples.get('a')).toHaveLength(4);
+    expect(m.samples.get('b')).toHaveLength(4);
   });
 
   it('files every sample under the contender that produced it, in reversed rounds too', async () => {
@@ -173,6 +182,7 @@ describe('the benchmark allocator setting', () => {
   it("does not run again for a user's own malloc tunables, the opt-out, or another C library", () => {
     for (const env of [
       { GLIBC_TUNABLES: 'glibc.malloc.arena_max=1' },
+      { MALLOC_ARENA_MAX_: '2' },
       { EKMS_BENCH_DEFAULT_ALLOCATOR: '1' },
     ] as NodeJS.ProcessEnv[]) {
       const { d, spawn } = deps(env);
@@ -183,6 +193,20 @@ describe('the benchmark allocator setting', () => {
     expect(rerunWithBenchAllocator({ ...d, isGlibc: () => false })).toBeUndefined();
     expect(spawn).not.toHaveBeenCalled();
     expect(allocatorSetting({ GLIBC_TUNABLES: 'glibc.malloc.arena_max=1' })).toBe('user malloc tunables');
+    expect(allocatorSetting({ MALLOC_TRIM_THRESHOLD_: '0' })).toBe('user malloc tunables');
     expect(allocatorSetting({})).toBe('default');
+  });
+
+  it('does not take an inherited marker for a re-run unless the tunables are its own', () => {
+    const env: NodeJS.ProcessEnv = {
+      EKMS_BENCH_USER_GLIBC_TUNABLES: 'x',
+      GLIBC_TUNABLES: 'glibc.pthread.rseq=0',
+    };
+    const { d, spawn } = deps({ ...env });
+    rerunWithBenchAllocator(d);
+    expect(spawn).toHaveBeenCalledOnce();
+    expect(childEnv(spawn)['GLIBC_TUNABLES']).toBe(`glibc.pthread.rseq=0:${BENCH_GLIBC_TUNABLES}`);
+    expect(allocatorSetting(env)).toBe('default');
+    expect(env).toEqual({ GLIBC_TUNABLES: 'glibc.pthread.rseq=0' });
   });
 });
