@@ -15,7 +15,7 @@
  *
  * Every contender's output is checked against its baseline's once before timing (same bytes, or a round trip).
  * Timing: bench/envelope-harness.ts `measure`, CPU seconds, contenders in turns, the median of the samples; ratios
- * are the median of the per-round ratios.
+ * come from pairs of rounds (pairedRow).
  */
 import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
 import { gcm } from '@noble/ciphers/aes.js';

@@ -58,7 +58,7 @@ async function secondsPerRun(fn: Contender['run']): Promise<number> {
   return Math.max(best, 1e-6);
 }
 
-/** Times `value` and `baseline` in turns; returns the row (ratio: the median of the per-round ratios). */
+/** Times `value` and `baseline` in turns; returns the row (ratio from pairs of rounds: pairedRow). */
 async function pair(
   id: string,
   value: Contender,
