@@ -59,6 +59,16 @@ export function collectSink(into: Uint8Array[]): Writable {
   });
 }
 
+/** V8's `gc()` when node runs with --expose-gc (as `npm run bench` starts it), else undefined. */
+export function exposedGc(): (() => void) | undefined {
+  return (globalThis as { gc?: () => void }).gc;
+}
+
+/** A full collection if --expose-gc gave us one (between pairs of contenders, never between samples). */
+export function collectGarbage(): void {
+  exposedGc()?.();
+}
+
 /** Something to time: `run` processes `bytes` bytes once. */
 export interface Contender {
   readonly name: string;

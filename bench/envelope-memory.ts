@@ -13,7 +13,7 @@ import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createDecryptStream, createEncryptStream } from '../client/envelope-stream.js';
-import { type BenchResult, MiB, PIECE, row } from './envelope-harness.js';
+import { type BenchResult, collectGarbage, exposedGc, MiB, PIECE, row } from './envelope-harness.js';
 
 const SIZE = Number(process.env['EKMS_BENCH_STREAM_BYTES'] ?? 1024 * MiB);
 
@@ -58,8 +58,6 @@ function hashSink(h: ReturnType<typeof createHash>, every?: () => Promise<void>)
 /** How often the memory run looks at live memory: every 16 MiB of output (64 looks per GiB). */
 const MEMORY_SAMPLE_BYTES = 16 * MiB;
 
-const collectGarbage = (): void => (globalThis as { gc?: () => void }).gc?.();
-
 /** One round trip, timed (wall clock), its output hashed. */
 async function run(
   encrypt: () => NodeJS.ReadWriteStream,
@@ -89,7 +87,7 @@ async function peakBufferGrowth(
   decrypt: () => NodeJS.ReadWriteStream,
   seed: Buffer,
 ): Promise<{ mib: number; digest: string }> {
-  const gc = (globalThis as { gc?: () => void }).gc;
+  const gc = exposedGc();
   if (gc === undefined)
     throw new Error('the memory figure needs node --expose-gc (npm run bench starts it so)');
   const held = async (): Promise<number> => {

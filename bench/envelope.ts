@@ -45,6 +45,7 @@ import {
   assertSameBytes,
   type BenchResult,
   type Contender,
+  collectGarbage,
   collectSink,
   concatBytes,
   MiB,
@@ -334,7 +335,7 @@ export async function benchEnvelope(options: BenchEnvelopeOptions = {}): Promise
     };
     const sized: BenchResult[] = [];
     for (const { op, suffix, value, baseline } of plans) {
-      (globalThis as { gc?: () => void }).gc?.();
+      collectGarbage();
       const m = await measure(size, [byOp[op].get(value)!, byOp[op].get(baseline)!], plan(size));
       sized.push(pairedRow(`envelope.${op}.${name}${suffix}`, 'MB/s', m, value, baseline));
     }
