@@ -77,6 +77,9 @@ export interface Contender {
   readonly reps?: number;
 }
 
+/** Warm-up rounds at most (see measure). */
+const MAX_WARMUP_ROUNDS = 100_000;
+
 /** CPU microseconds used by this process so far (user + system, all threads). */
 function processCpuMicros(): number {
   const u = process.cpuUsage();
@@ -99,7 +102,12 @@ export interface Measured {
  * Times the contenders in rounds: one sample of each per round, the order reversed every other round, so that a
  * disturbance from other processes, or garbage one contender leaves for the next to collect, falls on all of them
  * alike. A sample is a contender's `reps` back-to-back runs; its figure is bytes × reps per CPU microsecond (MB/s,
- * or runs/s with bytes = 10^6). Two untimed warm-up rounds first (the JIT settles). `cpuMicros` is for tests.
+ * or runs/s with bytes = 10^6). Untimed warm-up rounds first, at least two and until every contender has used
+ * `warmupMicros` of CPU (default 0: two rounds), so that the JIT has settled before the first sample: code that runs
+ * once per message (a header's parsing, a key schedule) is called less often than code that runs per record or per
+ * piece, and V8 optimises it later — in the 1 MiB envelope streams after ~400–800 messages, ~0.4–0.8 s (a
+ * `--trace-opt` probe, 2026-12-03), while two rounds at 1 MiB are ~30 ms. Until then it runs in the interpreter and
+ * the compiler's work lands in the samples. `cpuMicros` is for tests.
  *
  * No forced GC between samples. Until 2026-12-03 this harness collected garbage before each sample, untimed; that
  * is not the regime a stream runs in, and it was not neutral: glibc then returned the freed output buffers to the
@@ -113,16 +121,23 @@ export interface Measured {
 export async function measure(
   bytes: number,
   contenders: readonly Contender[],
-  { reps, samples }: { reps: number; samples: number },
+  { reps, samples, warmupMicros = 0 }: { reps: number; samples: number; warmupMicros?: number },
   cpuMicros: () => number = processCpuMicros,
 ): Promise<Measured> {
   const figures = new Map<string, number[]>(contenders.map((c) => [c.name, []]));
   /* Precondition: names identify contenders (a row looks its pair up by name). */
   if (figures.size !== contenders.length) throw new Error('benchmark contenders need distinct names');
   const reversed = [...contenders].reverse();
-  for (let round = 0; round < 2; round++) {
+  const warmed = new Map<string, number>(contenders.map((c) => [c.name, 0]));
+  for (let round = 0; round < 2 || [...warmed.values()].some((used) => used < warmupMicros); round++) {
+    /* Precondition: the warm-up ends (a contender that uses no CPU cannot warm up). */
+    if (round >= MAX_WARMUP_ROUNDS) {
+      throw new Error(`benchmark warm-up did not reach ${warmupMicros} µs in ${MAX_WARMUP_ROUNDS} rounds`);
+    }
     for (const c of contenders) {
+      const t0 = cpuMicros();
       for (let i = 0, n = c.reps ?? reps; i < n; i++) await c.run();
+      warmed.set(c.name, warmed.get(c.name)! + cpuMicros() - t0);
     }
   }
   const rounds = samples + (samples % 2);

@@ -72,11 +72,20 @@ function label(bytes: number): string {
   return bytes >= MiB ? `${bytes / MiB}MiB` : `${bytes / 1024}KiB`;
 }
 
-/** Samples per size: 16 MiB per sample at 1 MiB, one object per sample above (measure: samples stay large). */
-function plan(size: number): { reps: number; samples: number } {
+/**
+ * Untimed warm-up per contender (measure): 1.5 s of CPU, so that the code that runs once per message is optimised
+ * before the first sample (at 1 MiB V8 got to it only after ~0.4–0.8 s; two rounds were ~30 ms).
+ */
+const WARMUP_MICROS = 1_500_000;
+
+/**
+ * Samples per size: 16 MiB per sample at 1 MiB, one object per sample above (measure: samples stay large); 40 and
+ * 16 rounds (20 and 8 pairs for the paired ratio: a sample that takes a major collection is one of many).
+ */
+function plan(size: number): { reps: number; samples: number; warmupMicros: number } {
   return size <= MiB
-    ? { reps: Math.max(1, Math.round((16 * MiB) / size)), samples: 20 }
-    : { reps: 1, samples: 10 };
+    ? { reps: Math.max(1, Math.round((16 * MiB) / size)), samples: 40, warmupMicros: WARMUP_MICROS }
+    : { reps: 1, samples: 16, warmupMicros: WARMUP_MICROS };
 }
 
 /** Runs a pipeline from the pieces through `transform` into `sink`. */
@@ -139,7 +148,7 @@ async function fixedCost(
   const rawTag = rawSealEmpty();
   rawOpenEmpty(rawTag);
   // Per-side runs per sample so that each sample is ~0.1 s of CPU on these machines.
-  const timing = { reps: 2000, samples: 20 };
+  const timing = { reps: 2000, samples: 20, warmupMicros: WARMUP_MICROS };
   const encrypt = await measure(
     OPS,
     [

@@ -34,7 +34,14 @@
  * AES-256-GCM goes through node:crypto (design §7: ~50× faster than pure JS); XChaCha20-Poly1305 through
  * @noble/ciphers. The client does not import enclave code (design §6), so this module talks to both directly.
  */
-import { createCipheriv, createDecipheriv, createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  type DecipherGCM,
+  randomBytes,
+  timingSafeEqual,
+} from 'node:crypto';
 import { Transform } from 'node:stream';
 import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { CryptoError } from '../shared/crypto-errors.js';
@@ -527,6 +534,10 @@ export class EnvelopeDecryptor {
   #recordType = 0;
   #recordLength = 0;
   #recordAad: Uint8Array | undefined;
+  /** AES-GCM: the open record's decipher, the body bytes still to come and the plaintext so far (held, unreleased). */
+  #decipher: DecipherGCM | undefined;
+  #bodyLeft = 0;
+  #recordPlain: Uint8Array[] = [];
   #heldFinal: Uint8Array[] = [];
   #keyEverSet = false;
   #headerAuthenticated = false;
@@ -610,6 +621,9 @@ export class EnvelopeDecryptor {
     this.#key?.fill(0);
     wipeAll(this.#heldFinal);
     this.#heldFinal = [];
+    wipeAll(this.#recordPlain);
+    this.#recordPlain = [];
+    this.#decipher = undefined;
     this.#queue.clear();
     if (this.#state !== 'done') this.#state = 'failed';
   }
@@ -639,8 +653,7 @@ export class EnvelopeDecryptor {
             this.#readPrefix();
             break;
           case 'body':
-            if (this.#queue.length < this.#recordLength + this.#header!.suite.tagBytes) return undefined;
-            this.#openRecord(out);
+            if (!this.#openRecord(out)) return undefined;
             break;
           case 'done':
             /* Precondition: nothing follows the final chunk. */
@@ -852,25 +865,46 @@ export class EnvelopeDecryptor {
     this.#recordAad = aad;
     this.#recordType = type;
     this.#recordLength = length;
+    const suite = this.#header!.suite;
+    if (suite.aead === AeadAlgorithm.Aes256Gcm) {
+      this.#nonceView!.setUint32(suite.nonceBytes - 4, index);
+      const decipher = createDecipheriv('aes-256-gcm', this.#key!, this.#nonce!, {
+        authTagLength: suite.tagBytes,
+      });
+      decipher.setAAD(aad);
+      this.#decipher = decipher;
+      this.#bodyLeft = length;
+    }
     this.#state = 'body';
   }
 
-  #openRecord(out: Uint8Array[]): void {
+  /**
+   * Opens the current record as far as the input allows; returns true once it is complete and authenticated.
+   * AES-GCM deciphers the body as it arrives (each piece while it is fresh in cache, one output per piece, as node's
+   * own Decipher stream does) and holds the plaintext until the tag verifies; XChaCha20-Poly1305 (one-shot) waits
+   * for the whole record. Either way nothing of a record is released before its tag verifies, and a decryptor holds
+   * at most one record: its ciphertext or its plaintext.
+   */
+  #openRecord(out: Uint8Array[]): boolean {
     const suite = this.#header!.suite;
-    const body = this.#queue.take(this.#recordLength);
-    const tag = this.#queue.read(suite.tagBytes);
-    const key = this.#key!;
-    const nonce = this.#nonce!;
-    this.#nonceView!.setUint32(nonce.length - 4, this.#index);
-    const plain: Uint8Array[] = [];
-    if (suite.aead === AeadAlgorithm.Aes256Gcm) {
-      const decipher = createDecipheriv('aes-256-gcm', key, nonce, { authTagLength: suite.tagBytes });
-      decipher.setAAD(this.#recordAad!);
-      decipher.setAuthTag(tag);
-      for (const part of body) {
-        const p = decipher.update(part);
-        if (p.length > 0) plain.push(p);
+    const q = this.#queue;
+    let plain: Uint8Array[];
+    const decipher = this.#decipher;
+    if (decipher !== undefined) {
+      if (this.#bodyLeft > 0) {
+        const n = Math.min(q.length, this.#bodyLeft);
+        for (const part of q.take(n)) {
+          const p = decipher.update(part);
+          if (p.length > 0) this.#recordPlain.push(p);
+        }
+        this.#bodyLeft -= n;
+        if (this.#bodyLeft > 0) return false;
       }
+      if (q.length < suite.tagBytes) return false;
+      decipher.setAuthTag(q.read(suite.tagBytes));
+      plain = this.#recordPlain;
+      this.#recordPlain = [];
+      this.#decipher = undefined;
       try {
         /* Precondition: the chunk tag verifies before its plaintext is released. */
         decipher.final();
@@ -879,9 +913,14 @@ export class EnvelopeDecryptor {
         throw chunkAuthFailed(this.#index, cause);
       }
     } else {
+      if (q.length < this.#recordLength + suite.tagBytes) return false;
+      const body = q.take(this.#recordLength);
+      const tag = q.read(suite.tagBytes);
+      const nonce = this.#nonce!;
+      this.#nonceView!.setUint32(nonce.length - 4, this.#index);
       const sealed = concat([...body, tag], this.#recordLength + tag.length);
       try {
-        plain.push(xchacha20poly1305(key, nonce, this.#recordAad!).decrypt(sealed));
+        plain = [xchacha20poly1305(this.#key!, nonce, this.#recordAad!).decrypt(sealed)];
       } catch (cause) {
         throw chunkAuthFailed(this.#index, cause);
       }
@@ -896,6 +935,7 @@ export class EnvelopeDecryptor {
       for (const p of plain) out.push(p);
       this.#state = 'prefix';
     }
+    return true;
   }
 }
 

@@ -104,6 +104,27 @@ describe('measure', () => {
     expect(m.samples.get('slow')).toEqual([20, 20]);
   });
 
+  it('warms up until every contender has used warmupMicros of CPU, and at least two rounds', async () => {
+    // a: 2 µs per round (2 runs × 1 µs), b: 6 µs per round; 10 µs of warm-up takes a 5 rounds, b 2.
+    const { c, calls, clock } = fakeClock({ a: 1, b: 3 });
+    const m = await measure(1000, [c('a'), c('b')], { reps: 2, samples: 2, warmupMicros: 10 }, clock);
+    expect(calls.join('')).toBe(`${'aabb'.repeat(5)}aabbbbaa`);
+    // Samples: 2 runs × 1000 bytes over 2 µs (a) and 6 µs (b).
+    expect(m.samples.get('a')).toEqual([1000, 1000]);
+    expect(m.samples.get('b')).toEqual([2000 / 6, 2000 / 6]);
+    // A budget both reach in one round still gets two.
+    const short = fakeClock({ a: 100, b: 100 });
+    await measure(1000, [short.c('a'), short.c('b')], { reps: 1, samples: 2, warmupMicros: 1 }, short.clock);
+    expect(short.calls.join('')).toBe(`${'ab'.repeat(2)}abba`);
+  });
+
+  it('refuses a warm-up that cannot end (a contender that uses no CPU)', async () => {
+    const { c, clock } = fakeClock({ a: 1, idle: 0 });
+    await expect(
+      measure(1000, [c('a'), c('idle')], { reps: 1, samples: 2, warmupMicros: 5 }, clock),
+    ).rejects.toThrow(/warm-up did not reach 5 µs/);
+  });
+
   it('refuses contenders with the same name (a row could not tell them apart)', async () => {
     const { c, clock } = fakeClock({ a: 1 });
     await expect(measure(1, [c('a'), c('a')], { reps: 1, samples: 1 }, clock)).rejects.toThrow(/distinct/);

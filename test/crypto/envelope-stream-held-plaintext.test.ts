@@ -1,0 +1,133 @@
+/**
+ * The decryptor deciphers an AES-GCM record's body as it arrives and holds the plaintext until the record's tag
+ * verifies (client/envelope-stream.ts, EnvelopeDecryptor #openRecord). These tests pin what that must not change:
+ * nothing of a record is released before its tag, a failed tag releases nothing of that record, and plaintext
+ * deciphered but not yet released is zeroed when the decryptor fails or is destroyed. node:crypto's
+ * createDecipheriv is wrapped (pass-through) to see the buffers the decryptor held.
+ */
+import type * as NodeCrypto from 'node:crypto';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import {
+  type EncryptStreamOptions,
+  EnvelopeDecryptor,
+  EnvelopeEncryptor,
+} from '../../client/envelope-stream.js';
+import { SuiteId } from '../../shared/suites.js';
+import { concatBytes, detBytes, expectCode, streamLayout } from './helpers.js';
+
+/** Every plaintext buffer the wrapped deciphers returned from update(), in order. */
+const deciphered: Uint8Array[] = [];
+
+vi.mock('node:crypto', async (importOriginal) => {
+  const real = await importOriginal<typeof NodeCrypto>();
+  return {
+    ...real,
+    createDecipheriv: (...args: Parameters<typeof real.createDecipheriv>) => {
+      const decipher = real.createDecipheriv(...args);
+      const update = decipher.update.bind(decipher) as (data: Uint8Array) => Buffer;
+      (decipher as { update: (data: Uint8Array) => Buffer }).update = (data: Uint8Array) => {
+        const out = update(data);
+        deciphered.push(out);
+        return out;
+      };
+      return decipher;
+    },
+  };
+});
+
+const DATA_KEY = detBytes('held data key', 32);
+const CHUNK = 64;
+const PLAINTEXT = detBytes('held plaintext', 3 * CHUNK + 10);
+
+function sealed(): Uint8Array {
+  const options: EncryptStreamOptions = {
+    dataKey: DATA_KEY,
+    encryptedDataKey: detBytes('held edk', 40),
+    keyId: 'key-1',
+    context: { a: 'b' },
+    chunkSize: CHUNK,
+    suite: SuiteId.Aes256GcmKdfCtrHmacSha512CommitV2,
+  };
+  const enc = new EnvelopeEncryptor(options);
+  const out: Uint8Array[] = [];
+  enc.update(PLAINTEXT, out);
+  enc.finish(out);
+  return concatBytes(out);
+}
+
+/** A decryptor that has authenticated the header of `stream` (the first `headerLength` bytes). */
+async function opened(stream: Uint8Array, headerLength: number): Promise<EnvelopeDecryptor> {
+  const dec = new EnvelopeDecryptor({ resolveDataKey: () => DATA_KEY.slice() });
+  const out: Uint8Array[] = [];
+  const pending = dec.update(stream.subarray(0, headerLength), out);
+  if (pending !== undefined) await pending;
+  expect(out).toEqual([]);
+  return dec;
+}
+
+const isZero = (b: Uint8Array) => b.every((x) => x === 0);
+
+describe('envelope decryptor: plaintext held until the tag verifies (AES-GCM)', () => {
+  afterEach(() => {
+    deciphered.length = 0;
+  });
+
+  it('releases a record only with the last byte of its tag, fed one byte at a time', async () => {
+    const stream = sealed();
+    const { headerLength, records } = streamLayout(stream);
+    const dec = await opened(stream, headerLength);
+    const first = records[0]!;
+    for (let i = first.start; i < first.end - 1; i++) {
+      const out: Uint8Array[] = [];
+      expect(dec.update(stream.subarray(i, i + 1), out)).toBeUndefined();
+      expect(out, `released at byte ${i}`).toEqual([]);
+    }
+    // The body was deciphered as it came (one output per body byte), not held back as ciphertext.
+    expect(deciphered.length).toBe(CHUNK);
+    const out: Uint8Array[] = [];
+    dec.update(stream.subarray(first.end - 1, first.end), out);
+    expect(concatBytes(out)).toEqual(PLAINTEXT.subarray(0, CHUNK));
+  });
+
+  it('a record whose tag fails releases nothing of it, and what it deciphered is zeroed', async () => {
+    const stream = sealed();
+    const { headerLength, records } = streamLayout(stream);
+    const second = records[1]!;
+    const tampered = stream.slice();
+    tampered[second.end - 1]! ^= 1;
+    const dec = await opened(tampered, headerLength);
+    const out: Uint8Array[] = [];
+    dec.update(tampered.subarray(headerLength, second.end - 1), out);
+    expect(concatBytes(out)).toEqual(PLAINTEXT.subarray(0, CHUNK));
+    const heldOfSecond = deciphered.slice(-1);
+    expect(concatBytes(heldOfSecond)).toEqual(PLAINTEXT.subarray(CHUNK, 2 * CHUNK));
+    const more: Uint8Array[] = [];
+    expectCode(() => dec.update(tampered.subarray(second.end - 1), more), 'STREAM_CHUNK_AUTH_FAILED');
+    expect(more).toEqual([]);
+    expect(heldOfSecond.every(isZero)).toBe(true);
+  });
+
+  it('destroy() in the middle of a record zeroes the plaintext deciphered so far', async () => {
+    const stream = sealed();
+    const { headerLength, records } = streamLayout(stream);
+    const dec = await opened(stream, headerLength);
+    const first = records[0]!;
+    const out: Uint8Array[] = [];
+    dec.update(stream.subarray(headerLength, first.start + 9 + CHUNK / 2), out);
+    expect(out).toEqual([]);
+    expect(concatBytes(deciphered)).toEqual(PLAINTEXT.subarray(0, CHUNK / 2));
+    dec.destroy();
+    expect(deciphered.every(isZero)).toBe(true);
+    expect(dec.keyWiped).toBe(true);
+  });
+
+  it('finish() in the middle of a record → STREAM_TRUNCATED, and the held plaintext is zeroed', async () => {
+    const stream = sealed();
+    const { headerLength, records } = streamLayout(stream);
+    const dec = await opened(stream, headerLength);
+    dec.update(stream.subarray(headerLength, records[0]!.end - 4), []);
+    expect(deciphered.length).toBeGreaterThan(0);
+    expectCode(() => dec.finish([]), 'STREAM_TRUNCATED', /inside chunk 0/);
+    expect(deciphered.every(isZero)).toBe(true);
+  });
+});
