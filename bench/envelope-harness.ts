@@ -77,8 +77,8 @@ export interface Contender {
   readonly reps?: number;
 }
 
-/** Warm-up rounds at most (see measure). */
-const MAX_WARMUP_ROUNDS = 100_000;
+/** Warm-up rounds in which a contender short of its budget may use no CPU before measure gives up. */
+const MAX_IDLE_WARMUP_ROUNDS = 1000;
 
 /** CPU microseconds used by this process so far (user + system, all threads). */
 function processCpuMicros(): number {
@@ -102,12 +102,13 @@ export interface Measured {
  * Times the contenders in rounds: one sample of each per round, the order reversed every other round, so that a
  * disturbance from other processes, or garbage one contender leaves for the next to collect, falls on all of them
  * alike. A sample is a contender's `reps` back-to-back runs; its figure is bytes × reps per CPU microsecond (MB/s,
- * or runs/s with bytes = 10^6). Untimed warm-up rounds first, at least two and until every contender has used
- * `warmupMicros` of CPU (default 0: two rounds), so that the JIT has settled before the first sample: code that runs
- * once per message (a header's parsing, a key schedule) is called less often than code that runs per record or per
- * piece, and V8 optimises it later — in the 1 MiB envelope streams after ~400–800 messages, ~0.4–0.8 s (a
- * `--trace-opt` probe, 2026-12-03), while two rounds at 1 MiB are ~30 ms. Until then it runs in the interpreter and
- * the compiler's work lands in the samples. `cpuMicros` is for tests.
+ * or runs/s with bytes = 10^6). Untimed warm-up rounds first: two of every contender, then more of each until it has
+ * used `warmupMicros` of CPU (default 0: two rounds), so that the JIT has settled before the first sample. Two rounds
+ * at 1 MiB are ~30 ms; V8 took 0.1–0.8 s to settle on the envelope streams (`--trace-opt`/`--trace-deopt` probes,
+ * 2026-12-03): after the fixed-cost rows, the per-record functions deoptimised on the streams' inputs and were
+ * optimised again after 100–300 streams, one of them twice at 20–24 ms of compiling each; in a process that ran only
+ * streams, the once-per-message code was optimised after ~400–800 messages. Until then code runs in the interpreter
+ * and the compiler's work lands in the samples. `cpuMicros` is for tests.
  *
  * No forced GC between samples. Until 2026-12-03 this harness collected garbage before each sample, untimed; that
  * is not the regime a stream runs in, and it was not neutral: glibc then returned the freed output buffers to the
@@ -128,16 +129,26 @@ export async function measure(
   /* Precondition: names identify contenders (a row looks its pair up by name). */
   if (figures.size !== contenders.length) throw new Error('benchmark contenders need distinct names');
   const reversed = [...contenders].reverse();
+  /* Precondition: the warm-up budget is a finite, non-negative number of µs. */
+  if (!Number.isFinite(warmupMicros) || warmupMicros < 0) {
+    throw new Error(`benchmark warm-up must be a finite number of µs ≥ 0 (got ${warmupMicros})`);
+  }
+  // Two rounds of every contender, then rounds of those still short of the budget (each side gets about the
+  // budget, not as many rounds as the cheapest side needs).
   const warmed = new Map<string, number>(contenders.map((c) => [c.name, 0]));
-  for (let round = 0; round < 2 || [...warmed.values()].some((used) => used < warmupMicros); round++) {
-    /* Precondition: the warm-up ends (a contender that uses no CPU cannot warm up). */
-    if (round >= MAX_WARMUP_ROUNDS) {
-      throw new Error(`benchmark warm-up did not reach ${warmupMicros} µs in ${MAX_WARMUP_ROUNDS} rounds`);
-    }
-    for (const c of contenders) {
+  let idle = 0;
+  for (let round = 0; ; round++) {
+    const due = contenders.filter((c) => round < 2 || warmed.get(c.name)! < warmupMicros);
+    if (due.length === 0) break;
+    for (const c of due) {
       const t0 = cpuMicros();
       for (let i = 0, n = c.reps ?? reps; i < n; i++) await c.run();
-      warmed.set(c.name, warmed.get(c.name)! + cpuMicros() - t0);
+      const used = cpuMicros() - t0;
+      warmed.set(c.name, warmed.get(c.name)! + used);
+      /* Precondition: the warm-up ends (a contender that uses no CPU cannot warm up). */
+      if (used <= 0 && round >= 2 && ++idle >= MAX_IDLE_WARMUP_ROUNDS) {
+        throw new Error(`benchmark warm-up of ${c.name} did not reach ${warmupMicros} µs (it uses no CPU)`);
+      }
     }
   }
   const rounds = samples + (samples % 2);

@@ -73,8 +73,8 @@ function label(bytes: number): string {
 }
 
 /**
- * Untimed warm-up per contender (measure): 1.5 s of CPU, so that the code that runs once per message is optimised
- * before the first sample (at 1 MiB V8 got to it only after ~0.4–0.8 s; two rounds were ~30 ms).
+ * Untimed warm-up per contender (measure): ~1.5 s of CPU each, so that V8 has settled before the first sample (it took
+ * 0.1–0.8 s on the 1 MiB streams, see measure; two rounds were ~30 ms).
  */
 const WARMUP_MICROS = 1_500_000;
 

@@ -616,14 +616,24 @@ export class EnvelopeDecryptor {
     this.#state = 'done';
   }
 
-  /** Zeroes keys and held plaintext; drops buffered input. Idempotent. */
+  /** Zeroes keys and held plaintext, frees an open record's cipher context; drops buffered input. Idempotent. */
   destroy(): void {
     this.#key?.fill(0);
     wipeAll(this.#heldFinal);
     this.#heldFinal = [];
     wipeAll(this.#recordPlain);
     this.#recordPlain = [];
+    const decipher = this.#decipher;
     this.#decipher = undefined;
+    if (decipher !== undefined) {
+      // The open record's OpenSSL context holds the expanded stream key until final() frees (and cleanses) it, or
+      // until garbage collection: finish it now. Without a tag it fails, as intended; its output is discarded.
+      try {
+        decipher.final();
+      } catch {
+        // Expected: no tag was set. The context is freed either way.
+      }
+    }
     this.#queue.clear();
     if (this.#state !== 'done') this.#state = 'failed';
   }

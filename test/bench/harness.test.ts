@@ -104,11 +104,11 @@ describe('measure', () => {
     expect(m.samples.get('slow')).toEqual([20, 20]);
   });
 
-  it('warms up until every contender has used warmupMicros of CPU, and at least two rounds', async () => {
+  it('warms each contender up until it has used warmupMicros of CPU, after two rounds of all', async () => {
     // a: 2 µs per round (2 runs × 1 µs), b: 6 µs per round; 10 µs of warm-up takes a 5 rounds, b 2.
     const { c, calls, clock } = fakeClock({ a: 1, b: 3 });
     const m = await measure(1000, [c('a'), c('b')], { reps: 2, samples: 2, warmupMicros: 10 }, clock);
-    expect(calls.join('')).toBe(`${'aabb'.repeat(5)}aabbbbaa`);
+    expect(calls.join('')).toBe(`${'aabb'.repeat(2)}${'aa'.repeat(3)}aabbbbaa`);
     // Samples: 2 runs × 1000 bytes over 2 µs (a) and 6 µs (b).
     expect(m.samples.get('a')).toEqual([1000, 1000]);
     expect(m.samples.get('b')).toEqual([2000 / 6, 2000 / 6]);
@@ -118,11 +118,27 @@ describe('measure', () => {
     expect(short.calls.join('')).toBe(`${'ab'.repeat(2)}abba`);
   });
 
-  it('refuses a warm-up that cannot end (a contender that uses no CPU)', async () => {
-    const { c, clock } = fakeClock({ a: 1, idle: 0 });
+  it('refuses a warm-up that cannot end (a contender that uses no CPU) or a budget that is not a number', async () => {
+    const { c, calls, clock } = fakeClock({ a: 1, idle: 0 });
     await expect(
       measure(1000, [c('a'), c('idle')], { reps: 1, samples: 2, warmupMicros: 5 }, clock),
-    ).rejects.toThrow(/warm-up did not reach 5 µs/);
+    ).rejects.toThrow(/warm-up of idle did not reach 5 µs/);
+    // a stopped at its budget (5 µs: 5 runs); idle gave up after 2 rounds and 1000 idle ones.
+    expect(calls.filter((n) => n === 'a')).toHaveLength(5);
+    expect(calls.filter((n) => n === 'idle')).toHaveLength(1002);
+    for (const warmupMicros of [Number.NaN, Number.POSITIVE_INFINITY, -1]) {
+      await expect(measure(1000, [c('a')], { reps: 1, samples: 2, warmupMicros }, clock)).rejects.toThrow(
+        /finite number of µs/,
+      );
+    }
+  });
+
+  it('warms a contender up with its own number of runs per round', async () => {
+    const { c, calls, clock } = fakeClock({ fast: 1, slow: 50 });
+    await measure(1000, [c('fast', 10), c('slow')], { reps: 1, samples: 2, warmupMicros: 40 }, clock);
+    // fast: 10 µs a round → 4 rounds; slow: 50 µs a round → the two first rounds; then 2 samples each.
+    expect(calls.filter((n) => n === 'fast')).toHaveLength(10 * (4 + 2));
+    expect(calls.filter((n) => n === 'slow')).toHaveLength(2 + 2);
   });
 
   it('refuses contenders with the same name (a row could not tell them apart)', async () => {

@@ -8,6 +8,8 @@
 import type * as NodeCrypto from 'node:crypto';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
+  createDecryptStream,
+  decryptEnvelope,
   type EncryptStreamOptions,
   EnvelopeDecryptor,
   EnvelopeEncryptor,
@@ -17,6 +19,10 @@ import { concatBytes, detBytes, expectCode, streamLayout } from './helpers.js';
 
 /** Every plaintext buffer the wrapped deciphers returned from update(), in order. */
 const deciphered: Uint8Array[] = [];
+/** Every decipher created, with its unwrapped update (to probe whether its context was freed). */
+const deciphers: Array<(data: Uint8Array) => Buffer> = [];
+/** If set, the update() call with this number (counting from 1) throws. */
+let failUpdateAt: number | undefined;
 
 vi.mock('node:crypto', async (importOriginal) => {
   const real = await importOriginal<typeof NodeCrypto>();
@@ -25,7 +31,9 @@ vi.mock('node:crypto', async (importOriginal) => {
     createDecipheriv: (...args: Parameters<typeof real.createDecipheriv>) => {
       const decipher = real.createDecipheriv(...args);
       const update = decipher.update.bind(decipher) as (data: Uint8Array) => Buffer;
+      deciphers.push(update);
       (decipher as { update: (data: Uint8Array) => Buffer }).update = (data: Uint8Array) => {
+        if (deciphered.length + 1 === failUpdateAt) throw new Error('injected update failure');
         const out = update(data);
         deciphered.push(out);
         return out;
@@ -67,9 +75,22 @@ async function opened(stream: Uint8Array, headerLength: number): Promise<Envelop
 
 const isZero = (b: Uint8Array) => b.every((x) => x === 0);
 
+/** True when no decipher created so far still has an OpenSSL context (node refuses update() once final() ran). */
+const allDeciphersFinished = () =>
+  deciphers.every((update) => {
+    try {
+      update(new Uint8Array(16));
+      return false;
+    } catch {
+      return true;
+    }
+  });
+
 describe('envelope decryptor: plaintext held until the tag verifies (AES-GCM)', () => {
   afterEach(() => {
     deciphered.length = 0;
+    deciphers.length = 0;
+    failUpdateAt = undefined;
   });
 
   it('releases a record only with the last byte of its tag, fed one byte at a time', async () => {
@@ -116,9 +137,12 @@ describe('envelope decryptor: plaintext held until the tag verifies (AES-GCM)', 
     dec.update(stream.subarray(headerLength, first.start + 9 + CHUNK / 2), out);
     expect(out).toEqual([]);
     expect(concatBytes(deciphered)).toEqual(PLAINTEXT.subarray(0, CHUNK / 2));
+    expect(allDeciphersFinished()).toBe(false);
     dec.destroy();
     expect(deciphered.every(isZero)).toBe(true);
     expect(dec.keyWiped).toBe(true);
+    // The open record's cipher context (the expanded stream key) is freed too, not left to garbage collection.
+    expect(allDeciphersFinished()).toBe(true);
   });
 
   it('finish() in the middle of a record → STREAM_TRUNCATED, and the held plaintext is zeroed', async () => {
@@ -129,5 +153,62 @@ describe('envelope decryptor: plaintext held until the tag verifies (AES-GCM)', 
     expect(deciphered.length).toBeGreaterThan(0);
     expectCode(() => dec.finish([]), 'STREAM_TRUNCATED', /inside chunk 0/);
     expect(deciphered.every(isZero)).toBe(true);
+    expect(allDeciphersFinished()).toBe(true);
+  });
+
+  it('a decipher that throws in the middle of a record fails the decryptor and zeroes what it held', async () => {
+    const stream = sealed();
+    const { headerLength, records } = streamLayout(stream);
+    const dec = await opened(stream, headerLength);
+    const first = records[0]!;
+    failUpdateAt = 3;
+    const out: Uint8Array[] = [];
+    for (let i = headerLength; i < first.start + 9 + 2; i++) dec.update(stream.subarray(i, i + 1), out);
+    expect(deciphered).toHaveLength(2);
+    expect(() => dec.update(stream.subarray(first.start + 11, first.start + 12), out)).toThrow(
+      /injected update failure/,
+    );
+    expect(out).toEqual([]);
+    expect(deciphered.every(isZero)).toBe(true);
+    expect(allDeciphersFinished()).toBe(true);
+    expectCode(() => dec.update(stream.subarray(first.start + 12), []), 'CRYPTO_PARAMETER_INVALID', /failed/);
+  });
+
+  it('a Transform destroyed in the middle of a record zeroes what it held and frees the cipher', async () => {
+    const stream = sealed();
+    const { records } = streamLayout(stream);
+    const t = createDecryptStream({ resolveDataKey: async () => DATA_KEY.slice() });
+    const released: Uint8Array[] = [];
+    t.on('data', (c: Uint8Array) => released.push(c));
+    t.on('error', () => {});
+    await new Promise<void>((resolve) =>
+      t.write(stream.subarray(0, records[1]!.start + 9 + CHUNK / 2), () => resolve()),
+    );
+    expect(concatBytes(released)).toEqual(PLAINTEXT.subarray(0, CHUNK));
+    const held = deciphered.slice(-1);
+    expect(concatBytes(held)).toEqual(PLAINTEXT.subarray(CHUNK, CHUNK + CHUNK / 2));
+    t.destroy();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(held.every(isZero)).toBe(true);
+    expect(allDeciphersFinished()).toBe(true);
+    expect(concatBytes(released)).toEqual(PLAINTEXT.subarray(0, CHUNK));
+  });
+
+  it('a consumer that stops the async generator in the middle of a record zeroes what it held', async () => {
+    const stream = sealed();
+    const { records } = streamLayout(stream);
+    const pieces = [
+      stream.subarray(0, records[1]!.start + 9 + CHUNK / 2),
+      stream.subarray(records[1]!.start + 9 + CHUNK / 2),
+    ];
+    const got: Uint8Array[] = [];
+    for await (const p of decryptEnvelope(pieces, { resolveDataKey: () => DATA_KEY.slice() })) {
+      got.push(p);
+      break;
+    }
+    expect(concatBytes(got)).toEqual(PLAINTEXT.subarray(0, CHUNK));
+    const heldOfSecond = deciphered.slice(-1);
+    expect(concatBytes(heldOfSecond)).toEqual(new Uint8Array(CHUNK / 2));
+    expect(allDeciphersFinished()).toBe(true);
   });
 });
