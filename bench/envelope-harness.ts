@@ -77,7 +77,7 @@ export interface Contender {
   readonly reps?: number;
 }
 
-/** Warm-up rounds in which a contender short of its budget may use no CPU before measure gives up. */
+/** Consecutive warm-up rounds in which a contender short of its budget may use no CPU before measure gives up. */
 const MAX_IDLE_WARMUP_ROUNDS = 1000;
 
 /** CPU microseconds used by this process so far (user + system, all threads). */
@@ -136,7 +136,7 @@ export async function measure(
   // Two rounds of every contender, then rounds of those still short of the budget (each side gets about the
   // budget, not as many rounds as the cheapest side needs).
   const warmed = new Map<string, number>(contenders.map((c) => [c.name, 0]));
-  let idle = 0;
+  const idle = new Map<string, number>(contenders.map((c) => [c.name, 0]));
   for (let round = 0; ; round++) {
     const due = contenders.filter((c) => round < 2 || warmed.get(c.name)! < warmupMicros);
     if (due.length === 0) break;
@@ -145,8 +145,10 @@ export async function measure(
       for (let i = 0, n = c.reps ?? reps; i < n; i++) await c.run();
       const used = cpuMicros() - t0;
       warmed.set(c.name, warmed.get(c.name)! + used);
+      // Consecutive rounds without CPU time, per contender.
+      idle.set(c.name, used > 0 ? 0 : idle.get(c.name)! + 1);
       /* Precondition: the warm-up ends (a contender that uses no CPU cannot warm up). */
-      if (used <= 0 && round >= 2 && ++idle >= MAX_IDLE_WARMUP_ROUNDS) {
+      if (round >= 2 && idle.get(c.name)! >= MAX_IDLE_WARMUP_ROUNDS) {
         throw new Error(`benchmark warm-up of ${c.name} did not reach ${warmupMicros} µs (it uses no CPU)`);
       }
     }

@@ -881,9 +881,9 @@ export class EnvelopeDecryptor {
       const decipher = createDecipheriv('aes-256-gcm', this.#key!, this.#nonce!, {
         authTagLength: suite.tagBytes,
       });
-      decipher.setAAD(aad);
-      this.#decipher = decipher;
+      this.#decipher = decipher; // before anything can throw: destroy() finishes it
       this.#bodyLeft = length;
+      decipher.setAAD(aad);
     }
     this.#state = 'body';
   }

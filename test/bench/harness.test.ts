@@ -123,20 +123,24 @@ describe('measure', () => {
     await expect(
       measure(1000, [c('a'), c('idle')], { reps: 1, samples: 2, warmupMicros: 5 }, clock),
     ).rejects.toThrow(/warm-up of idle did not reach 5 µs/);
-    // a stopped at its budget (5 µs: 5 runs); idle gave up after 2 rounds and 1000 idle ones.
+    // a stopped at its budget (5 µs: 5 runs); idle gave up after 1000 consecutive rounds without CPU time.
     expect(calls.filter((n) => n === 'a')).toHaveLength(5);
-    expect(calls.filter((n) => n === 'idle')).toHaveLength(1002);
+    expect(calls.filter((n) => n === 'idle')).toHaveLength(1000);
+    // A bad budget is refused before anything runs.
+    const before = calls.length;
     for (const warmupMicros of [Number.NaN, Number.POSITIVE_INFINITY, -1]) {
       await expect(measure(1000, [c('a')], { reps: 1, samples: 2, warmupMicros }, clock)).rejects.toThrow(
         /finite number of µs/,
       );
     }
+    expect(calls).toHaveLength(before);
   });
 
   it('warms a contender up with its own number of runs per round', async () => {
     const { c, calls, clock } = fakeClock({ fast: 1, slow: 50 });
-    await measure(1000, [c('fast', 10), c('slow')], { reps: 1, samples: 2, warmupMicros: 40 }, clock);
-    // fast: 10 µs a round → 4 rounds; slow: 50 µs a round → the two first rounds; then 2 samples each.
+    await measure(1000, [c('fast', 10), c('slow')], { reps: 1, samples: 2, warmupMicros: 35 }, clock);
+    // fast: 10 µs a round → 4 rounds (40 µs ≥ 35); slow: 50 µs a round → the two first rounds; then 2 samples each.
+    // (Rounds after the second at the global reps = 1 would take fast 15 more runs: 35 + 20 calls, not 60.)
     expect(calls.filter((n) => n === 'fast')).toHaveLength(10 * (4 + 2));
     expect(calls.filter((n) => n === 'slow')).toHaveLength(2 + 2);
   });

@@ -75,16 +75,21 @@ async function opened(stream: Uint8Array, headerLength: number): Promise<Envelop
 
 const isZero = (b: Uint8Array) => b.every((x) => x === 0);
 
-/** True when no decipher created so far still has an OpenSSL context (node refuses update() once final() ran). */
-const allDeciphersFinished = () =>
-  deciphers.every((update) => {
+/**
+ * True when no decipher created so far still has an OpenSSL context: node refuses update() once final() ran. The
+ * probe is an empty update, which does not change an open decipher's state. Requires that deciphers were created.
+ */
+const allDeciphersFinished = () => {
+  expect(deciphers.length).toBeGreaterThan(0);
+  return deciphers.every((update) => {
     try {
-      update(new Uint8Array(16));
+      update(new Uint8Array(0));
       return false;
-    } catch {
-      return true;
+    } catch (err) {
+      return /unsupported state/i.test((err as Error).message);
     }
   });
+};
 
 describe('envelope decryptor: plaintext held until the tag verifies (AES-GCM)', () => {
   afterEach(() => {
@@ -123,9 +128,11 @@ describe('envelope decryptor: plaintext held until the tag verifies (AES-GCM)', 
     const heldOfSecond = deciphered.slice(-1);
     expect(concatBytes(heldOfSecond)).toEqual(PLAINTEXT.subarray(CHUNK, 2 * CHUNK));
     const more: Uint8Array[] = [];
+    expect(allDeciphersFinished()).toBe(false);
     expectCode(() => dec.update(tampered.subarray(second.end - 1), more), 'STREAM_CHUNK_AUTH_FAILED');
     expect(more).toEqual([]);
     expect(heldOfSecond.every(isZero)).toBe(true);
+    expect(allDeciphersFinished()).toBe(true);
   });
 
   it('destroy() in the middle of a record zeroes the plaintext deciphered so far', async () => {
@@ -151,6 +158,7 @@ describe('envelope decryptor: plaintext held until the tag verifies (AES-GCM)', 
     const dec = await opened(stream, headerLength);
     dec.update(stream.subarray(headerLength, records[0]!.end - 4), []);
     expect(deciphered.length).toBeGreaterThan(0);
+    expect(allDeciphersFinished()).toBe(false);
     expectCode(() => dec.finish([]), 'STREAM_TRUNCATED', /inside chunk 0/);
     expect(deciphered.every(isZero)).toBe(true);
     expect(allDeciphersFinished()).toBe(true);
@@ -187,6 +195,7 @@ describe('envelope decryptor: plaintext held until the tag verifies (AES-GCM)', 
     expect(concatBytes(released)).toEqual(PLAINTEXT.subarray(0, CHUNK));
     const held = deciphered.slice(-1);
     expect(concatBytes(held)).toEqual(PLAINTEXT.subarray(CHUNK, CHUNK + CHUNK / 2));
+    expect(allDeciphersFinished()).toBe(false);
     t.destroy();
     await new Promise((resolve) => setImmediate(resolve));
     expect(held.every(isZero)).toBe(true);
@@ -204,6 +213,7 @@ describe('envelope decryptor: plaintext held until the tag verifies (AES-GCM)', 
     const got: Uint8Array[] = [];
     for await (const p of decryptEnvelope(pieces, { resolveDataKey: () => DATA_KEY.slice() })) {
       got.push(p);
+      expect(allDeciphersFinished()).toBe(false);
       break;
     }
     expect(concatBytes(got)).toEqual(PLAINTEXT.subarray(0, CHUNK));
