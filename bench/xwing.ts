@@ -35,7 +35,7 @@ export type { BenchResult } from './envelope-harness.js';
 
 /** Options of `benchXWing`. */
 export interface BenchXWingOptions {
-  /** Samples per contender; the median is reported (default 5). */
+  /** Samples per contender, rounded up to an even number (rounds go in pairs); the median is reported (default 6). */
   readonly samples?: number;
   /** Target CPU time of one sample of each contender of a pair, in seconds (default 0.1). */
   readonly sampleSeconds?: number;
