@@ -93,7 +93,7 @@ describe('ekms encrypt / decrypt (CLI against a real service)', () => {
         keyId,
         keyVersion: 1,
         encryptionContext: { app: 'x', tenant: 't1' },
-        chunkSize: 262144,
+        chunkSize: 1048576,
         bytesIn: data.length,
         bytesOut: statSync(enc).size,
         in: src,

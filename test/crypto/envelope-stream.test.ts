@@ -149,8 +149,8 @@ describe.each(Object.values(SUITES))('envelope stream, $name', (suite) => {
 });
 
 describe('envelope stream: Node Transform API', () => {
-  it('round-trips 1 MiB through pipeline() with a resolver that is async', async () => {
-    const plaintext = detBytes('transform', 1024 * 1024 + 17);
+  it('round-trips 2 MiB through pipeline() with a resolver that is async', async () => {
+    const plaintext = detBytes('transform', 2 * 1024 * 1024 + 17);
     const encrypted: Buffer[] = [];
     await pipeline(
       Readable.from([plaintext.subarray(0, 1000), plaintext.subarray(1000)]),
@@ -174,10 +174,10 @@ describe('envelope stream: Node Transform API', () => {
       }),
     );
     expect(Buffer.concat(decrypted).equals(plaintext)).toBe(true);
-    // Default 256 KiB chunks: four regular chunks and a final one of 17 bytes.
+    // Default 1 MiB chunks: two regular chunks and a final one of 17 bytes.
     const records = streamLayout(concatBytes(encrypted)).records;
-    expect(records).toHaveLength(5);
-    expect(STREAM_LIMITS.defaultChunkSize).toBe(256 * 1024);
+    expect(records).toHaveLength(3);
+    expect(STREAM_LIMITS.defaultChunkSize).toBe(1024 * 1024);
   });
 
   it('a tampered stream fails the pipeline with the typed code', async () => {
@@ -247,6 +247,22 @@ describe('envelope stream: chunk sequence checks', () => {
       /expected chunk 0, got chunk 1 \(reordered/,
     );
     expect(released.length).toBe(0);
+  });
+
+  it('a record index is read as an unsigned big-endian u32, every byte of it', async () => {
+    // The prefix fields are read byte by byte (no DataView over a small array): a sign or byte-order slip would show
+    // here as a different or negative index.
+    const stream = await encryptAll(plaintext, encOptions());
+    const { records: r } = streamLayout(stream);
+    for (const index of [0x80000001, 0x01020304, 0x00ff0000]) {
+      const forged = stream.slice();
+      new DataView(forged.buffer).setUint32(r[0]!.start + 1, index);
+      await expectStreamError(
+        forged,
+        'STREAM_CHUNK_OUT_OF_ORDER',
+        new RegExp(`expected chunk 0, got chunk ${index} \\(reordered`),
+      );
+    }
   });
 
   it('dropped middle chunk → STREAM_CHUNK_OUT_OF_ORDER', async () => {

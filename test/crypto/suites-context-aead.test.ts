@@ -140,7 +140,12 @@ describe('encryption context', () => {
     }
     const enc = encodeContext(big);
     expect(enc.length).toBe(MAX_CONTEXT_ENCODING_BYTES);
-    expect(Object.keys(decodeContext(enc))).toHaveLength(LIMITS.maxContextEntries);
+    // Big-endian u16 counts and lengths, high bytes included: 64 entries, then a 1024-byte key (0x0400).
+    expect([...enc.subarray(0, 4)]).toEqual([0x00, 0x40, 0x04, 0x00]);
+    expect([...enc.subarray(4 + 1024, 4 + 1024 + 2)]).toEqual([0x04, 0x00]);
+    const decoded = decodeContext(enc);
+    expect(Object.keys(decoded)).toHaveLength(LIMITS.maxContextEntries);
+    expect(encodeContext(decoded)).toEqual(enc);
   });
 
   it('too many entries → CONTEXT_INVALID', () => {
