@@ -64,7 +64,10 @@ export function exposedGc(): (() => void) | undefined {
   return (globalThis as { gc?: () => void }).gc;
 }
 
-/** A full collection if --expose-gc gave us one (between pairs of contenders, never between samples). */
+/**
+ * A full collection if --expose-gc gave us one (bench/envelope-memory.ts, before it reads live memory). Not between
+ * samples, and no longer before each envelope pair either (decision 42).
+ */
 export function collectGarbage(): void {
   exposedGc()?.();
 }

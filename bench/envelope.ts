@@ -200,11 +200,11 @@ export async function benchEnvelope(options: BenchEnvelopeOptions = {}): Promise
   results.push(...(await fixedCost(encOptions, resolveDataKey, key, iv)));
 
   // 64 MiB first. A size's first pair measures what the previous size left in the process for longer than its
-  // warm-up: the 64 MiB encrypt streams measured 0.72–0.86× in three runs right after the 1 MiB pairs, 0.97–0.98× in
-  // two runs first, and the 1 MiB encrypt streams 0.85–0.90× after the 64 MiB pairs, 0.88–0.90× first (2026-12-03,
-  // docs/performance.md). The rows are reported smallest size first.
+  // warm-up: the 64 MiB encrypt streams measured 0.72–0.86× in three runs right after the 1 MiB pairs and 0.81–0.98×
+  // in five runs first; the 1 MiB encrypt streams 0.88–0.90× in five runs first and 0.85–0.92× in five after the
+  // 64 MiB pairs (2026-12-03, docs/performance.md). The rows are reported smallest size first.
   const bySize = new Map<number, BenchResult[]>();
-  for (const size of options.sizes ?? [64 * MiB, MiB]) {
+  for (const size of new Set(options.sizes ?? [64 * MiB, MiB])) {
     const name = label(size);
     const plaintext = new Uint8Array(randomBytes(size));
     const pieces = piecesOf(plaintext);
@@ -326,7 +326,8 @@ export async function benchEnvelope(options: BenchEnvelopeOptions = {}): Promise
     // fell by ~0.15; right after the one-shot pair, whose 64 MiB outputs are mmap'd and faulted in, the 64 MiB
     // streams ran at half speed). So the envelope stream has one figure per row; each row is its own experiment. No
     // forced collection before a pair (until 2026-12-03 there was one): after it, V8 ran a major collection for nearly
-    // every 64 MiB stream (126 against 69 in a probe of the 64 MiB decrypt pair) and both sides at about half speed;
+    // every 64 MiB stream (126 against 69 in a probe of the 64 MiB decrypt pair) and node's stream ran at 0.65–0.7 of
+    // its speed without it;
     // the warm-up (measure) lets the previous pair's garbage settle instead.
     const pairs = [
       ['.stream', 'envelope-stream', 'raw-stream'],
