@@ -170,6 +170,21 @@ async function fixedCost(
   ];
 }
 
+/** The kinds of pair, in the order they run (row suffixes; '' is the one-buffer pair). */
+const KIND_ORDER = ['.stream', '.vs-aws-esdk', '.vs-aws-esdk-defaults', ''];
+
+/** One pair to measure. */
+interface Job {
+  readonly id: string;
+  readonly size: number;
+  readonly op: 'encrypt' | 'decrypt';
+  /** Index in KIND_ORDER. */
+  readonly kind: number;
+  readonly value: string;
+  readonly baseline: string;
+  readonly contenders: readonly [Contender, Contender];
+}
+
 /** Runs the benchmark; one row per (operation, size, baseline). */
 export async function benchEnvelope(options: BenchEnvelopeOptions = {}): Promise<BenchResult[]> {
   const chunkSize = options.chunkSize ?? STREAM_LIMITS.defaultChunkSize;
@@ -199,12 +214,11 @@ export async function benchEnvelope(options: BenchEnvelopeOptions = {}): Promise
 
   results.push(...(await fixedCost(encOptions, resolveDataKey, key, iv)));
 
-  // 64 MiB first. A size's first pair measures what the previous size left in the process for longer than its
-  // warm-up: the 64 MiB encrypt streams measured 0.72–0.86× in three runs right after the 1 MiB pairs and 0.81–0.98×
-  // in five runs first; the 1 MiB encrypt streams 0.88–0.90× in five runs first and 0.85–0.92× in five after the
-  // 64 MiB pairs (2026-12-03, docs/performance.md). The rows are reported smallest size first.
-  const bySize = new Map<number, BenchResult[]>();
-  for (const size of new Set(options.sizes ?? [64 * MiB, MiB])) {
+  // Every size is set up first; then the pairs run by kind (below), 64 MiB before 1 MiB within a kind, and the rows
+  // are reported smallest size first, per operation.
+  const sizes = [...new Set(options.sizes ?? [64 * MiB, MiB])];
+  const jobs: Job[] = [];
+  for (const size of sizes) {
     const name = label(size);
     const plaintext = new Uint8Array(randomBytes(size));
     const pieces = piecesOf(plaintext);
@@ -321,14 +335,13 @@ export async function benchEnvelope(options: BenchEnvelopeOptions = {}): Promise
       });
     }
 
-    // One pair at a time, every stream pair (both operations) before the one-buffer pairs: a contender's figure
+    // One pair at a time (run in the order after this loop), every stream pair before the one-buffer pairs: a figure
     // depends on what else ran in the process (with the ESDK contenders in the same rounds the 1 MiB stream ratios
     // fell by ~0.15; right after the one-shot pair, whose 64 MiB outputs are mmap'd and faulted in, the 64 MiB
     // streams ran at half speed). So the envelope stream has one figure per row; each row is its own experiment. No
     // forced collection before a pair (until 2026-12-03 there was one): after it, V8 ran a major collection for nearly
     // every 64 MiB stream (126 against 69 in a probe of the 64 MiB decrypt pair) and node's stream ran at 0.65–0.7 of
-    // its speed without it;
-    // the warm-up (measure) lets the previous pair's garbage settle instead.
+    // its speed without it; the warm-up (measure) lets the previous pair's garbage settle instead.
     const pairs = [
       ['.stream', 'envelope-stream', 'raw-stream'],
       ['.vs-aws-esdk', 'envelope-stream', 'aws-esdk'],
@@ -349,17 +362,33 @@ export async function benchEnvelope(options: BenchEnvelopeOptions = {}): Promise
       encrypt: new Map(encrypt.map((c) => [c.name, c])),
       decrypt: new Map(decrypt.map((c) => [c.name, c])),
     };
-    const sized: BenchResult[] = [];
     for (const { op, suffix, value, baseline } of plans) {
-      const m = await measure(size, [byOp[op].get(value)!, byOp[op].get(baseline)!], plan(size));
-      sized.push(pairedRow(`envelope.${op}.${name}${suffix}`, 'MB/s', m, value, baseline));
+      jobs.push({
+        id: `envelope.${op}.${name}${suffix}`,
+        size,
+        op,
+        kind: KIND_ORDER.indexOf(suffix),
+        value,
+        baseline,
+        contenders: [byOp[op].get(value)!, byOp[op].get(baseline)!],
+      });
     }
-    // Reported per operation, in the order of the rows above.
-    bySize.set(
-      size,
-      ['encrypt', 'decrypt'].flatMap((op) => sized.filter((r) => r.id.startsWith(`envelope.${op}.`))),
-    );
   }
-  for (const size of [...bySize.keys()].sort((a, b) => a - b)) results.push(...bySize.get(size)!);
+  // The envelope-vs-node stream pairs (the target's rows) first, for every size; then the ESDK pairs; the one-buffer
+  // pairs last. A pair measures the collector's state that earlier pairs left, for longer than its warm-up: in a
+  // `--trace-gc` run in the former order (each size's pairs together, 1 MiB first) V8 ran 5–10 major collections in
+  // each of the first 1 MiB stream pairs, 38–105 in the ESDK-defaults and one-buffer pairs, and 112 in the 64 MiB
+  // encrypt stream pair after them (0.72–0.86× in three runs in that place, 0.81–0.98× in five runs first;
+  // 2026-12-03, docs/performance.md).
+  const rows = new Map<Job, BenchResult>();
+  for (const job of [...jobs].sort((a, b) => a.kind - b.kind)) {
+    const m = await measure(job.size, job.contenders, plan(job.size));
+    rows.set(job, pairedRow(job.id, 'MB/s', m, job.value, job.baseline));
+  }
+  for (const size of [...sizes].sort((a, b) => a - b)) {
+    for (const op of ['encrypt', 'decrypt'] as const) {
+      for (const job of jobs) if (job.size === size && job.op === op) results.push(rows.get(job)!);
+    }
+  }
   return results;
 }
