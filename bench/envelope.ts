@@ -173,6 +173,13 @@ async function fixedCost(
 /** The kinds of pair, in the order they run (row suffixes; '' is the one-buffer pair). */
 const KIND_ORDER = ['.stream', '.vs-aws-esdk', '.vs-aws-esdk-defaults', ''];
 
+function kindOf(suffix: string): number {
+  const kind = KIND_ORDER.indexOf(suffix);
+  /* Precondition: every kind of pair has its place in the order. */
+  if (kind < 0) throw new Error(`benchmark pair kind ${suffix} has no place in KIND_ORDER`);
+  return kind;
+}
+
 /** One pair to measure. */
 interface Job {
   readonly id: string;
@@ -214,7 +221,7 @@ export async function benchEnvelope(options: BenchEnvelopeOptions = {}): Promise
 
   results.push(...(await fixedCost(encOptions, resolveDataKey, key, iv)));
 
-  // Every size is set up first; then the pairs run by kind (below), 64 MiB before 1 MiB within a kind, and the rows
+  // Every size is set up first; then the pairs run by kind (below), largest size first within a kind, and the rows
   // are reported smallest size first, per operation.
   const sizes = [...new Set(options.sizes ?? [64 * MiB, MiB])];
   const jobs: Job[] = [];
@@ -367,7 +374,7 @@ export async function benchEnvelope(options: BenchEnvelopeOptions = {}): Promise
         id: `envelope.${op}.${name}${suffix}`,
         size,
         op,
-        kind: KIND_ORDER.indexOf(suffix),
+        kind: kindOf(suffix),
         value,
         baseline,
         contenders: [byOp[op].get(value)!, byOp[op].get(baseline)!],
@@ -381,7 +388,7 @@ export async function benchEnvelope(options: BenchEnvelopeOptions = {}): Promise
   // encrypt stream pair after them (0.72–0.86× in three runs in that place, 0.81–0.98× in five runs first;
   // 2026-12-03, docs/performance.md).
   const rows = new Map<Job, BenchResult>();
-  for (const job of [...jobs].sort((a, b) => a.kind - b.kind)) {
+  for (const job of [...jobs].sort((a, b) => a.kind - b.kind || b.size - a.size)) {
     const m = await measure(job.size, job.contenders, plan(job.size));
     rows.set(job, pairedRow(job.id, 'MB/s', m, job.value, job.baseline));
   }
