@@ -7,6 +7,7 @@
  * time (user + system, GC threads included) equals wall time on an idle machine and charges allocation honestly.
  */
 import { Writable } from 'node:stream';
+import { GCProfiler } from 'node:v8';
 
 /** One benchmark figure, in the shape of bench/index.ts rows. */
 export interface BenchResult {
@@ -95,10 +96,28 @@ function median(xs: readonly number[]): number {
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
-/** What `measure` found: each contender's samples (MB per CPU second) and their median, by name. */
+/**
+ * What `measure` found: each contender's samples (MB per CPU second) and their median, by name; and per contender the
+ * major (mark-compact) collections V8 ran during its timed samples, and its timed runs.
+ */
 export interface Measured {
   readonly samples: ReadonlyMap<string, readonly number[]>;
   readonly median: ReadonlyMap<string, number>;
+  readonly majorGcs: ReadonlyMap<string, number>;
+  readonly runs: ReadonlyMap<string, number>;
+}
+
+/** Runs `work` and returns how many major collections V8 ran meanwhile (v8.GCProfiler, read synchronously). */
+async function majorGcsDuring(work: () => Promise<void>): Promise<number> {
+  const profiler = new GCProfiler();
+  profiler.start();
+  try {
+    await work();
+  } catch (err) {
+    profiler.stop();
+    throw err;
+  }
+  return profiler.stop().statistics.filter((s) => s.gcType === 'MarkSweepCompact').length;
 }
 
 /**
@@ -157,16 +176,26 @@ export async function measure(
     }
   }
   const rounds = samples + (samples % 2);
+  const majorGcs = new Map<string, number>(contenders.map((c) => [c.name, 0]));
   for (let s = 0; s < rounds; s++) {
     for (const c of s % 2 === 0 ? contenders : reversed) {
       const n = c.reps ?? reps;
-      const t0 = cpuMicros();
-      for (let i = 0; i < n; i++) await c.run();
-      const used = cpuMicros() - t0;
+      let used = 0;
+      const collections = await majorGcsDuring(async () => {
+        const t0 = cpuMicros();
+        for (let i = 0; i < n; i++) await c.run();
+        used = cpuMicros() - t0;
+      });
       figures.get(c.name)!.push((bytes * n) / Math.max(1, used));
+      majorGcs.set(c.name, majorGcs.get(c.name)! + collections);
     }
   }
-  return { samples: figures, median: new Map([...figures].map(([name, xs]) => [name, median(xs)])) };
+  return {
+    samples: figures,
+    median: new Map([...figures].map(([name, xs]) => [name, median(xs)])),
+    majorGcs,
+    runs: new Map(contenders.map((c) => [c.name, rounds * (c.reps ?? reps)])),
+  };
 }
 
 /**
@@ -194,6 +223,25 @@ export function pairedRow(
     pairs.push(Math.sqrt((a[i]! / b[i]!) * (a[i + 1]! / b[i + 1]!)));
   }
   return row(id, unit, median(a), median(b), median(pairs));
+}
+
+/**
+ * A row of the major (mark-compact) collections V8 ran per 100 timed runs of contender `value` and of `baseline`, from
+ * one `measure`: which collector mode the pair ran in. On these machines a 64 MiB stream pair ran either with a few
+ * (5–15 per 100 runs) or with one for nearly every stream, and then both sides ran at about half speed and the
+ * envelope stream's ratio fell (docs/performance.md); this row puts that beside the ratio. Ratio = value / baseline
+ * (0 when the baseline ran none): not a target.
+ */
+export function majorGcRow(id: string, m: Measured, value: string, baseline: string): BenchResult {
+  const per100 = (name: string): number => {
+    const runs = m.runs.get(name);
+    const collections = m.majorGcs.get(name);
+    if (runs === undefined || collections === undefined || runs === 0) {
+      throw new Error(`benchmark ${id}: no timed runs of ${name}`);
+    }
+    return (100 * collections) / runs;
+  };
+  return row(id, 'major GCs/100 runs', per100(value), per100(baseline));
 }
 
 /** A row: `value` against `baseline`, both in the same unit; ratio = value / baseline unless given. */

@@ -39,7 +39,7 @@ import {
   createDecipheriv,
   createHash,
   type DecipherGCM,
-  randomBytes,
+  randomFillSync,
   timingSafeEqual,
 } from 'node:crypto';
 import { Transform } from 'node:stream';
@@ -60,7 +60,8 @@ import { AeadAlgorithm, DEFAULT_SUITE_ID, getSuite, type Suite, type SuiteId } f
 /** "EKMS": the first four bytes of every envelope stream. */
 
 function randomMessageId(n: number): Uint8Array {
-  return new Uint8Array(randomBytes(n));
+  // Into pooled memory (shared/bytes.ts): node:crypto would move a fresh small array off V8's heap first.
+  return randomFillSync(allocUninitialized(n));
 }
 const STREAM_MAGIC = Uint8Array.of(0x45, 0x4b, 0x4d, 0x53);
 /** The envelope stream format version this module writes and reads. */
@@ -121,7 +122,7 @@ export interface EncryptStreamOptions {
   readonly suite?: SuiteId;
   /**
    * TESTS ONLY: deterministic randomness for the message id, to reproduce test vectors. Production code never
-   * passes it; the message id then comes from `crypto.randomBytes` (the OS CSPRNG).
+   * passes it; the message id then comes from `crypto.randomFillSync` (the OS CSPRNG).
    */
   readonly testRandom?: (length: number) => Uint8Array;
 }
@@ -173,18 +174,21 @@ function headerDigest(header: Uint8Array): Uint8Array {
 }
 
 function headerTag(suite: Suite, key: Uint8Array, authenticated: Uint8Array): Uint8Array {
-  const nonce = new Uint8Array(suite.nonceBytes).fill(0xff);
+  const nonce = allocUninitialized(suite.nonceBytes).fill(0xff);
   if (suite.aead === AeadAlgorithm.Aes256Gcm) {
     const cipher = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: suite.tagBytes });
     cipher.setAAD(authenticated);
     cipher.final();
-    return new Uint8Array(cipher.getAuthTag());
+    // Node's tag Buffer as is (it has its own memory; a copy would be a small array node:crypto moves off the heap).
+    return cipher.getAuthTag();
   }
   return xchacha20poly1305(key, nonce, authenticated).encrypt(new Uint8Array(0));
 }
 
-// Small arrays (≤ 64 bytes) live on V8's heap; `new DataView(a.buffer)` would move one off the heap (~2 µs on these
-// machines, shared/bytes.ts), so the per-record fields are read and written byte by byte.
+// Small arrays (≤ 64 bytes) live on V8's heap, and anything that needs their memory moves them off it (~1.5–2 µs
+// each on these machines, shared/bytes.ts): `new DataView(a.buffer)`, and every node:crypto call taking one (key, IV,
+// AAD, tag, timingSafeEqual). So the per-record fields are read and written byte by byte, and every small array this
+// module hands to node:crypto (message id, nonces, record AAD, tags read from the input) comes from Node's pool.
 
 /** Writes chunk index `index` big-endian into the last four bytes of `nonce` (the bytes before stay zero). */
 function setNonceIndex(nonce: Uint8Array, index: number): void {
@@ -287,8 +291,9 @@ export class EnvelopeEncryptor {
       throw param(`encrypted data key must be 1..${STREAM_LIMITS.maxEncryptedDataKeyBytes} bytes`);
     }
     const context = encodeContext(options.context);
-    // Straight from the OS CSPRNG, not a pool: a library can be snapshotted or its process cloned with its heap, and a
-    // pooled id handed out twice under a reused data key would repeat the stream's key and nonces.
+    // One OS CSPRNG draw per id, not a pool of random bytes (only the id's storage is pooled): a library can be
+    // snapshotted or its process cloned with its heap, and a pooled id handed out twice under a reused data key would
+    // repeat the stream's key and nonces.
     const messageId = (options.testRandom ?? randomMessageId)(suite.saltBytes);
     if (!(messageId instanceof Uint8Array) || messageId.length !== suite.saltBytes) {
       throw param('the random source returned the wrong number of bytes');
@@ -331,7 +336,7 @@ export class EnvelopeEncryptor {
     this.#header = header;
     this.#digest = headerDigest(header);
     this.#key = streamKey;
-    this.#nonce = new Uint8Array(suite.nonceBytes);
+    this.#nonce = allocUninitialized(suite.nonceBytes).fill(0);
   }
 
   /**
@@ -350,7 +355,7 @@ export class EnvelopeEncryptor {
   /**
    * Adds plaintext; appends any output (header, complete regular records) to `out`. Holds at most one chunk of
    * input by reference: do not modify a piece after passing it. Output pieces may be views of shared memory (the
-   * header comes from Node's pool, record prefixes are views of a larger array): read each through
+   * header and each record's AAD, of which the prefix is a view, come from Node's pool): read each through
    * `byteOffset`/`byteLength`, never `.buffer` alone.
    * @throws CryptoError CRYPTO_PARAMETER_INVALID (not bytes, or after finish), STREAM_LIMIT_EXCEEDED.
    */
@@ -422,8 +427,8 @@ export class EnvelopeEncryptor {
     const index = this.#index;
     checkChunkIndex(index, type === TYPE_FINAL);
     const suite = this.#suite;
-    // AAD = header digest ‖ record prefix; the prefix is emitted as a view of the same array.
-    const aad = new Uint8Array(HEADER_DIGEST + RECORD_PREFIX);
+    // AAD = header digest ‖ record prefix (every byte written below); the prefix is emitted as a view of it.
+    const aad = allocUninitialized(HEADER_DIGEST + RECORD_PREFIX);
     aad.set(this.#digest, 0);
     writePrefix(aad, HEADER_DIGEST, type, index, length);
     setNonceIndex(this.#nonce, index);
@@ -462,10 +467,10 @@ class ByteQueue {
     }
   }
 
-  /** Copies the first `n` bytes without consuming them. Requires n <= length. */
+  /** Copies the first `n` bytes without consuming them (into pooled memory). Requires n <= length. */
   peek(n: number): Uint8Array {
-    // V8 keeps typed arrays of up to 64 bytes on its heap (cheapest); larger ones come from the pool.
-    const out = n <= 64 ? new Uint8Array(n) : allocUninitialized(n);
+    // Pooled even when small: what is read here goes to node:crypto (tags) or under a DataView (header fields).
+    const out = allocUninitialized(n);
     this.#copy(out, 0, n);
     return out;
   }
@@ -847,7 +852,8 @@ export class EnvelopeDecryptor {
           `resolveDataKey must return a ${suite.keyBytes}-byte data key`,
         );
       }
-      derived = deriveStreamKeys(suite, dataKey, header.messageId, bytes.subarray(0, 11));
+      // The message id as a view of the (pooled) header bytes, not the header's own small copy (see setNonceIndex).
+      derived = deriveStreamKeys(suite, dataKey, bytes.subarray(11, 43), bytes.subarray(0, 11));
     } finally {
       if (dataKey instanceof Uint8Array) dataKey.fill(0);
     }
@@ -874,13 +880,14 @@ export class EnvelopeDecryptor {
     }
     this.#headerAuthenticated = true;
     this.#digest = headerDigest(bytes);
-    this.#nonce = new Uint8Array(suite.nonceBytes);
+    this.#nonce = allocUninitialized(suite.nonceBytes).fill(0);
     this.#state = 'prefix';
   }
 
   #readPrefix(): void {
-    // The record prefix is read straight into its place in the chunk AAD (header digest ‖ prefix).
-    const aad = new Uint8Array(HEADER_DIGEST + RECORD_PREFIX);
+    // The record prefix is read straight into its place in the chunk AAD (header digest ‖ prefix; pooled, all 41
+    // bytes written here).
+    const aad = allocUninitialized(HEADER_DIGEST + RECORD_PREFIX);
     aad.set(this.#digest!, 0);
     this.#queue.readInto(aad, HEADER_DIGEST, RECORD_PREFIX);
     const type = aad[HEADER_DIGEST]!;

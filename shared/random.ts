@@ -1,6 +1,7 @@
 /**
  * Randomness for the enclave's hot paths: data keys and ciphertext-blob salts (not for library code in clients,
- * whose process may be snapshotted or cloned with its heap: the envelope stream takes `randomBytes` directly).
+ * whose process may be snapshotted or cloned with its heap: the envelope stream draws each message id from the OS
+ * CSPRNG itself, one `randomFillSync` per message).
  * Bytes from the OS CSPRNG (`node:crypto`, OpenSSL's DRBG seeded from the OS), drawn 4 KiB at a time.
  *
  * Why a pool: each `crypto.randomBytes` / `randomFillSync` call costs about 6.5 µs on these machines whatever its

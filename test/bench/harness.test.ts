@@ -6,6 +6,8 @@
  * what, and hands child processes the user's environment back.
  */
 import type { spawnSync } from 'node:child_process';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { describe, expect, it, vi } from 'vitest';
 import {
   allocatorSetting,
@@ -13,7 +15,7 @@ import {
   type RerunDeps,
   rerunWithBenchAllocator,
 } from '../../bench/allocator.js';
-import { type Measured, measure, pairedRow, row } from '../../bench/envelope-harness.js';
+import { type Measured, majorGcRow, measure, pairedRow, row } from '../../bench/envelope-harness.js';
 
 function measured(samples: Record<string, number[]>): Measured {
   const median = (xs: number[]) => {
@@ -23,6 +25,8 @@ function measured(samples: Record<string, number[]>): Measured {
   return {
     samples: new Map(Object.entries(samples)),
     median: new Map(Object.entries(samples).map(([k, v]) => [k, median(v)])),
+    majorGcs: new Map(Object.keys(samples).map((k) => [k, 0])),
+    runs: new Map(Object.entries(samples).map(([k, v]) => [k, v.length])),
   };
 }
 
@@ -55,6 +59,33 @@ describe('pairedRow', () => {
     expect(() => pairedRow('x', 'MB/s', measured({ env: [], raw: [] }), 'env', 'raw')).toThrow(/no paired/);
     expect(() => pairedRow('x', 'MB/s', measured({ env: [1, 2, 3], raw: [1, 2, 3] }), 'env', 'raw')).toThrow(
       /no paired/,
+    );
+  });
+});
+
+describe('majorGcRow', () => {
+  it("reports each side's major collections per 100 timed runs", () => {
+    const m: Measured = {
+      ...measured({ env: [1, 1], raw: [1, 1] }),
+      majorGcs: new Map([
+        ['env', 9],
+        ['raw', 3],
+      ]),
+      runs: new Map([
+        ['env', 20],
+        ['raw', 20],
+      ]),
+    };
+    expect(majorGcRow('g', m, 'env', 'raw')).toEqual({
+      id: 'g',
+      unit: 'major GCs/100 runs',
+      value: 45,
+      baseline: 15,
+      ratio: 3,
+    });
+    expect(() => majorGcRow('g', m, 'env', 'other')).toThrow(/no timed runs of other/);
+    expect(() => majorGcRow('g', { ...m, runs: new Map([['env', 0]]) }, 'env', 'raw')).toThrow(
+      /no timed runs/,
     );
   });
 });
@@ -143,6 +174,34 @@ describe('measure', () => {
     // (Rounds after the second at the global reps = 1 would take fast 15 more runs: 35 + 20 calls, not 60.)
     expect(calls.filter((n) => n === 'fast')).toHaveLength(10 * (4 + 2));
     expect(calls.filter((n) => n === 'slow')).toHaveLength(2 + 2);
+  });
+
+  it("counts the major collections during each contender's timed samples, and its timed runs", async () => {
+    // A full collection on demand (V8's gc(), as --expose-gc gives it) in every run of `a`, none in `b`.
+    setFlagsFromString('--expose-gc');
+    const fullGc = runInNewContext('gc') as () => void;
+    const { c, clock } = fakeClock({ a: 1, b: 1 });
+    const a = c('a', 3);
+    const m = await measure(
+      1000,
+      [
+        {
+          ...a,
+          run: () => {
+            a.run();
+            fullGc();
+          },
+        },
+        c('b'),
+      ],
+      { reps: 2, samples: 4 },
+      clock,
+    );
+    // Warm-up runs are not counted: 4 rounds × 3 runs of a, 4 × 2 of b.
+    expect(m.runs.get('a')).toBe(12);
+    expect(m.runs.get('b')).toBe(8);
+    expect(m.majorGcs.get('a')).toBe(12);
+    expect(m.majorGcs.get('b')).toBe(0);
   });
 
   it('refuses contenders with the same name (a row could not tell them apart)', async () => {
