@@ -177,11 +177,13 @@ describe('measure', () => {
   });
 
   it("counts the major collections during each contender's timed samples, and its timed runs", async () => {
-    // A full collection on demand (V8's gc(), as --expose-gc gives it) in every run of `a`, none in `b`.
+    // A full collection on demand (V8's gc(), as --expose-gc gives it) in every run of `a`, and a minor one
+    // (a scavenge, which must not count) in every run of `b`.
     setFlagsFromString('--expose-gc');
-    const fullGc = runInNewContext('gc') as () => void;
+    const gc = runInNewContext('gc') as (options?: { type: 'minor' | 'major' }) => void;
     const { c, clock } = fakeClock({ a: 1, b: 1 });
     const a = c('a', 3);
+    const b = c('b');
     const m = await measure(
       1000,
       [
@@ -189,10 +191,16 @@ describe('measure', () => {
           ...a,
           run: () => {
             a.run();
-            fullGc();
+            gc();
           },
         },
-        c('b'),
+        {
+          ...b,
+          run: () => {
+            b.run();
+            gc({ type: 'minor' });
+          },
+        },
       ],
       { reps: 2, samples: 4 },
       clock,

@@ -15,7 +15,7 @@ import path from 'node:path';
 import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { hmac as nobleHmac } from '@noble/hashes/hmac.js';
 import { sha512 } from '@noble/hashes/sha2.js';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { encryptEnvelope } from '../../client/envelope-stream.js';
 import { openBlob, parseBlob, sealBlob } from '../../enclave/crypto/ciphertext-blob.js';
 import { contextDigest, encodeContext } from '../../shared/encryption-context.js';
@@ -427,6 +427,28 @@ describe('crypto test vectors', () => {
       expect(hex(ref.streamKey), v.name).toBe(v.streamKey);
       expect(hex(ref.commitment), v.name).toBe(v.commitment);
       expect(hex(ref.digest), v.name).toBe(v.headerDigest);
+    }
+  });
+
+  it('stream vectors hold when the pooled memory the streams allocate from is dirty', async () => {
+    // The streams take nonces, AADs and headers from Node's pool (Buffer.allocUnsafe), whose bytes are whatever was
+    // there before: every byte must be written before use (the nonces' fill, the header fields). Hand out 0xa5
+    // everywhere and the output must not change.
+    const real = Buffer.allocUnsafe.bind(Buffer);
+    const dirty = vi.spyOn(Buffer, 'allocUnsafe').mockImplementation((n: number) => real(n).fill(0xa5));
+    try {
+      for (const v of load().streams) {
+        expect(hex(await streamBytes(v)), v.name).toBe(v.stream);
+        const { plaintext, error } = await decryptAll(unhex(v.stream), {
+          resolveDataKey: () => unhex(v.dataKey),
+          context: v.context,
+        });
+        expect(error, v.name).toBeUndefined();
+        expect(hex(plaintext), v.name).toBe(v.plaintext);
+      }
+      expect(dirty).toHaveBeenCalled();
+    } finally {
+      dirty.mockRestore();
     }
   });
 });
