@@ -110,8 +110,9 @@ function through(
 
 /**
  * The fixed cost of one message, which decides the small sizes: the one-buffer core over an empty object (random
- * message id, key schedule, header, header tag, header digest, the final record; decrypt: parsing, commitment and
- * header tag checks) against one raw AES-256-GCM cipher over nothing (set up, finish, tag). Unit ops/s.
+ * message id, header digest and key schedule, header, the final record; decrypt: parsing and the commitment check)
+ * against one raw AES-256-GCM cipher over nothing (set up, finish, tag). Unit ops/s. Default format (2; format 1
+ * adds the header tag's cipher on both sides).
  */
 async function fixedCost(
   encOptions: EncryptStreamOptions,

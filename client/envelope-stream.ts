@@ -2,10 +2,11 @@
  * Streaming envelope encryption (design §4; docs/ciphertext-format.md §5–§6): arbitrarily large data in
  * constant memory, under a data key from GenerateDataKey, as Node `Transform` streams or async generators.
  *
- * Header (authenticated by a header tag, key-committing):
+ * Two format versions (docs/ciphertext-format.md §5): 2 is written by default (decision 44), 1 on request; both are
+ * read. Header (key-committing; authenticated by the key schedule in format 2, by a header tag in format 1):
  *   off          len  field
  *   0            4    magic "EKMS" (45 4b 4d 53)
- *   4            1    format version 1
+ *   4            1    format version (2, or 1)
  *   5            2    suite id (u16, shared/suites.ts)
  *   7            4    chunk size S (u32, plaintext bytes of every regular chunk)
  *   11           32   message id (random per stream)
@@ -16,20 +17,26 @@
  *   46+L+E       4    context length C
  *   50+L+E       C    canonical encryption context (shared/encryption-context.ts)
  *   50+L+E+C     32   key commitment
- *   82+L+E+C     16   header tag
+ *   82+L+E+C     16   header tag (format 1 only)
  * Records, one per chunk:  type (u8: 0 regular, 1 final) ‖ index (u32) ‖ length (u32) ‖ ciphertext ‖ tag (16).
- * A regular chunk holds exactly S bytes; the final chunk holds 0..S-1 bytes (so an input that is a multiple of
- * S ends with an empty final chunk) and is the only record with type 1. Indices count from 0.
+ * A regular chunk holds exactly S bytes; exactly one final chunk (type 1) ends the stream. Indices count from 0.
+ *   format 2: the final chunk holds 1..S bytes, or 0 when it is the only one (the empty input);
+ *   format 1: the final chunk holds 0..S-1 bytes (an input that is a multiple of S ends with an empty final chunk).
  *
- * Keys (the suite's key schedule, shared/key-schedule.ts; P = header bytes 0..11, DK = the data key), 32 bytes each:
+ * Keys (the suite's key schedule, shared/key-schedule.ts; DK = the data key), 32 bytes each, with
+ *   format 2: P = header bytes 0..11 ‖ SHA-256(header bytes before the commitment)
+ *   format 1: P = header bytes 0..11
  *   v1 suites: streamKey ‖ commitment = HKDF-SHA-384(DK, messageId, "EKMS-STREAM-V1" ‖ P, 64)
  *   v2 suites: streamKey ‖ commitment = HMAC-SHA-512(DK, [1]₃₂ ‖ "EKMS-STREAM-V2" ‖ 0x00 ‖ P ‖ messageId ‖ [512]₃₂)
- *   header tag = AEAD(streamKey, nonce = all 0xff, plaintext = empty, AAD = header bytes before the tag)
- *   chunk i    = AEAD(streamKey, nonce = i big-endian (96-bit for AES-GCM, 192-bit for XChaCha),
- *                     AAD = SHA-256(full header) ‖ type ‖ index ‖ length)
+ *   chunk i    = AEAD(streamKey, nonce = i big-endian (96-bit for AES-GCM, 192-bit for XChaCha), AAD = A ‖ prefix),
+ *                prefix = type ‖ index ‖ length;  A = empty (format 2), SHA-256(full header) (format 1)
+ *   header tag = AEAD(streamKey, nonce = all 0xff, plaintext = empty, AAD = header bytes before the tag) (format 1)
+ * In format 2 the commitment is a MAC of the whole header under DK (the header's digest is in the KDF input), so
+ * checking it authenticates the header, and the stream key itself binds every chunk to it.
  * Detects: truncation (no final chunk), reordered/dropped/duplicated chunks (index), chunks from another stream
- * (key and header digest), bytes after the final chunk, header or key changes (commitment, header tag). A chunk's
- * plaintext is released only after its tag verifies; the final chunk's only once the input has ended.
+ * (key, and in format 1 the header digest), bytes after the final chunk, header or key changes (commitment; in
+ * format 1 also the header tag). A chunk's plaintext is released only after its tag verifies; the final chunk's only
+ * once the input has ended.
  *
  * AES-256-GCM goes through node:crypto (design §7: ~50× faster than pure JS); XChaCha20-Poly1305 through
  * @noble/ciphers. The client does not import enclave code (design §6), so this module talks to both directly.
@@ -64,10 +71,19 @@ function randomMessageId(n: number): Uint8Array {
   return randomFillSync(allocUninitialized(n));
 }
 const STREAM_MAGIC = Uint8Array.of(0x45, 0x4b, 0x4d, 0x53);
-/** The envelope stream format version this module writes and reads. */
+/** Envelope stream format 1: header tag, empty final chunk after a multiple of the chunk size (read; written on request). */
 export const STREAM_FORMAT_V1 = 1;
+/** Envelope stream format 2: header authenticated by the key schedule, the final chunk may be full (decision 44). */
+export const STREAM_FORMAT_V2 = 2;
+/** The envelope stream format versions this module writes and reads. */
+export type StreamFormatVersion = typeof STREAM_FORMAT_V1 | typeof STREAM_FORMAT_V2;
+/** The format version new streams are written in. */
+export const DEFAULT_STREAM_FORMAT: StreamFormatVersion = STREAM_FORMAT_V2;
 
-const HEADER_FIXED = 98; // header bytes besides key id, encrypted data key and context
+/** Header bytes besides key id, encrypted data key and context: format 1 (with the 16-byte header tag). */
+const HEADER_FIXED = 98;
+/** The same for format 2 (no header tag). */
+const HEADER_FIXED_V2 = 82;
 const RECORD_PREFIX = 9;
 const HEADER_DIGEST = 32;
 const TYPE_REGULAR = 0;
@@ -95,7 +111,7 @@ const KEY_ID = /^[\x21-\x7e]{1,255}$/;
 
 /** The header of an envelope stream, as given to `resolveDataKey`. Byte fields are copies. */
 export interface EnvelopeHeader {
-  readonly formatVersion: 1;
+  readonly formatVersion: StreamFormatVersion;
   readonly suite: Suite;
   readonly chunkSize: number;
   readonly messageId: Uint8Array;
@@ -120,6 +136,11 @@ export interface EncryptStreamOptions {
   readonly chunkSize?: number;
   /** Default DEFAULT_SUITE_ID (AES-256-GCM/KDF-CTR-HMAC-SHA-512/COMMIT-v2). */
   readonly suite?: SuiteId;
+  /**
+   * Default 2 (DEFAULT_STREAM_FORMAT). Format 1 only for readers older than format 2 (every reader of this module
+   * reads both).
+   */
+  readonly formatVersion?: StreamFormatVersion;
   /**
    * TESTS ONLY: deterministic randomness for the message id, to reproduce test vectors. Production code never
    * passes it; the message id then comes from `crypto.randomFillSync` (the OS CSPRNG).
@@ -155,11 +176,33 @@ function concat(parts: readonly Uint8Array[], total?: number): Uint8Array {
 }
 
 /**
- * Derives the stream key and the commitment under the suite's key schedule (shared/key-schedule.ts). The two results
- * are views of one buffer; the caller zeroes both.
+ * Derives the stream key and the commitment under the suite's key schedule (shared/key-schedule.ts) from the header
+ * bytes before the commitment (`keyed`). Format 1 takes P = its bytes 0..11 (magic, version, suite, chunk size);
+ * format 2 P = those ‖ SHA-256(keyed), so that the key and the commitment depend on every header byte (a digest
+ * keeps P 43 bytes for both key schedules: node's HKDF takes at most 1024 bytes of info, a header up to ~140 KiB).
+ * The two results are views of one buffer; the caller zeroes both.
  */
-function deriveStreamKeys(suite: Suite, dataKey: Uint8Array, messageId: Uint8Array, p: Uint8Array) {
-  const { key: streamKey, commitment } = deriveMessageKeys(suite, 'STREAM', dataKey, messageId, p);
+function deriveStreamKeys(
+  suite: Suite,
+  version: StreamFormatVersion,
+  dataKey: Uint8Array,
+  keyed: Uint8Array,
+) {
+  const fixed = keyed.subarray(0, 11);
+  let p = fixed;
+  if (version === STREAM_FORMAT_V2) {
+    p = allocUninitialized(11 + HEADER_DIGEST); // pooled, every byte written
+    p.set(fixed, 0);
+    p.set(headerDigest(keyed), 11);
+  }
+  // The message id as a view of the (pooled) header bytes (see the comment on small arrays above setNonceIndex).
+  const { key: streamKey, commitment } = deriveMessageKeys(
+    suite,
+    'STREAM',
+    dataKey,
+    keyed.subarray(11, 43),
+    p,
+  );
   return { streamKey, commitment };
 }
 
@@ -248,7 +291,10 @@ export class EnvelopeEncryptor {
   readonly #suite: Suite;
   readonly #chunkSize: number;
   readonly #header: Uint8Array;
-  readonly #digest: Uint8Array;
+  /** Format 1: the header digest that starts every record's AAD. Format 2: undefined (the AAD is the prefix). */
+  readonly #digest: Uint8Array | undefined;
+  /** Format 2: the last chunk is final even when full, so a full chunk waits until a byte after it is known. */
+  readonly #fullFinal: boolean;
   readonly #nonce: Uint8Array;
   #key: Uint8Array;
   #index = 0;
@@ -258,10 +304,15 @@ export class EnvelopeEncryptor {
 
   /**
    * @throws CryptoError SUITE_UNKNOWN, KEY_INVALID, CRYPTO_PARAMETER_INVALID (key id, encrypted data key, chunk size,
-   *   random source), CONTEXT_INVALID.
+   *   format version, random source), CONTEXT_INVALID.
    */
   constructor(options: EncryptStreamOptions) {
     const suite = getSuite(options.suite ?? DEFAULT_SUITE_ID);
+    const version = options.formatVersion ?? DEFAULT_STREAM_FORMAT;
+    /* Precondition: the format version is one this module writes. */
+    if (version !== STREAM_FORMAT_V2 && version !== STREAM_FORMAT_V1) {
+      throw param(`envelope stream format version must be ${STREAM_FORMAT_V2} or ${STREAM_FORMAT_V1}`);
+    }
     const chunkSize = options.chunkSize ?? STREAM_LIMITS.defaultChunkSize;
     /* Precondition: the chunk size is an integer in 1 .. 16 MiB. */
     if (
@@ -302,11 +353,14 @@ export class EnvelopeEncryptor {
     const L = options.keyId.length;
     const E = edk.length;
     const C = context.length;
+    const commitAt = 50 + L + E + C;
     // Pooled (shared/bytes.ts): every byte is written below.
-    const header = allocUninitialized(HEADER_FIXED + L + E + C);
+    const header = allocUninitialized(
+      (version === STREAM_FORMAT_V1 ? HEADER_FIXED : HEADER_FIXED_V2) + L + E + C,
+    );
     const view = new DataView(header.buffer, header.byteOffset, header.byteLength);
     header.set(STREAM_MAGIC, 0);
-    header[4] = STREAM_FORMAT_V1;
+    header[4] = version;
     view.setUint16(5, suite.id);
     view.setUint32(7, chunkSize);
     header.set(messageId, 11);
@@ -318,13 +372,15 @@ export class EnvelopeEncryptor {
     header.set(context, 50 + L + E);
     const { streamKey, commitment } = deriveStreamKeys(
       suite,
+      version,
       options.dataKey,
-      messageId,
-      header.subarray(0, 11),
+      header.subarray(0, commitAt),
     );
     try {
-      header.set(commitment, 50 + L + E + C);
-      header.set(headerTag(suite, streamKey, header.subarray(0, 82 + L + E + C)), 82 + L + E + C);
+      header.set(commitment, commitAt);
+      if (version === STREAM_FORMAT_V1) {
+        header.set(headerTag(suite, streamKey, header.subarray(0, commitAt + 32)), commitAt + 32);
+      }
     } catch (err) {
       streamKey.fill(0);
       throw err;
@@ -334,7 +390,8 @@ export class EnvelopeEncryptor {
     this.#suite = suite;
     this.#chunkSize = chunkSize;
     this.#header = header;
-    this.#digest = headerDigest(header);
+    this.#digest = version === STREAM_FORMAT_V1 ? headerDigest(header) : undefined;
+    this.#fullFinal = version === STREAM_FORMAT_V2;
     this.#key = streamKey;
     this.#nonce = allocUninitialized(suite.nonceBytes).fill(0);
   }
@@ -372,13 +429,17 @@ export class EnvelopeEncryptor {
     }
   }
 
+  /** Seals the regular chunks `piece` completes; keeps the rest (at most one chunk, by reference). */
   #chunkRegular(piece: Uint8Array, out: Uint8Array[]): void {
     const size = this.#chunkSize;
+    // Format 2: a chunk is sealed as regular only once a byte after it has arrived (the last one is final even when
+    // full), so `full` chunk bytes are kept, not sealed. Format 1 seals a chunk as soon as it is complete.
+    const full = this.#fullFinal ? 1 : 0;
     let rest = piece;
     if (this.#pending.length > 0) {
       // Complete the chunk begun by earlier pieces.
       const need = size - this.#pending.length;
-      if (rest.length < need) {
+      if (rest.length < need + full) {
         this.#pending.push(rest);
         return;
       }
@@ -387,7 +448,7 @@ export class EnvelopeEncryptor {
       rest = rest.subarray(need);
     }
     // Whole chunks straight from the piece (views, no copy); keep the remainder.
-    while (rest.length >= size) {
+    while (rest.length >= size + full) {
       this.#seal(TYPE_REGULAR, [rest.subarray(0, size)], size, out);
       rest = rest.subarray(size);
     }
@@ -395,7 +456,8 @@ export class EnvelopeEncryptor {
   }
 
   /**
-   * Seals the final chunk (0..S-1 bytes) and zeroes the stream key.
+   * Seals the final chunk (format 2: 1..S bytes, 0 for the empty input; format 1: 0..S-1 bytes) and zeroes the
+   * stream key.
    * @throws CryptoError CRYPTO_PARAMETER_INVALID (after finish), STREAM_LIMIT_EXCEEDED.
    */
   finish(out: Uint8Array[]): void {
@@ -427,12 +489,15 @@ export class EnvelopeEncryptor {
     const index = this.#index;
     checkChunkIndex(index, type === TYPE_FINAL);
     const suite = this.#suite;
-    // AAD = header digest ‖ record prefix (every byte written below); the prefix is emitted as a view of it.
-    const aad = allocUninitialized(HEADER_DIGEST + RECORD_PREFIX);
-    aad.set(this.#digest, 0);
-    writePrefix(aad, HEADER_DIGEST, type, index, length);
+    // AAD = [format 1: header digest ‖] record prefix (pooled, every byte written below); the prefix is emitted as a
+    // view of it.
+    const digest = this.#digest;
+    const at = digest === undefined ? 0 : HEADER_DIGEST;
+    const aad = allocUninitialized(at + RECORD_PREFIX);
+    if (digest !== undefined) aad.set(digest, 0);
+    writePrefix(aad, at, type, index, length);
     setNonceIndex(this.#nonce, index);
-    out.push(aad.subarray(HEADER_DIGEST));
+    out.push(at === 0 ? aad : aad.subarray(at));
     if (suite.aead === AeadAlgorithm.Aes256Gcm) {
       const cipher = createCipheriv('aes-256-gcm', this.#key, this.#nonce, { authTagLength: suite.tagBytes });
       cipher.setAAD(aad);
@@ -564,6 +629,7 @@ export class EnvelopeDecryptor {
   readonly #maxChunkSize: number;
   readonly #queue = new ByteQueue();
   #state: DecryptState = 'header';
+  #version: StreamFormatVersion = STREAM_FORMAT_V2;
   #headerNeed = 44;
   #headerStage = 0;
   #headerBytes: Uint8Array | undefined;
@@ -600,7 +666,10 @@ export class EnvelopeDecryptor {
     this.#maxChunkSize = max;
   }
 
-  /** The authenticated header, once the data key has been resolved and the header tag verified. */
+  /**
+   * The authenticated header, once the data key has been resolved and the header checked: its commitment (format 2,
+   * where that authenticates every header byte), its commitment and header tag (format 1).
+   */
   get header(): EnvelopeHeader | undefined {
     return this.#headerAuthenticated ? this.#header : undefined;
   }
@@ -736,12 +805,16 @@ export class EnvelopeDecryptor {
         throw headerInvalid(`not an ekms envelope stream${hint}`);
       }
     }
-    /* Precondition: the format version is 1. */
-    if (magicBytes.length === 5 && magicBytes[4] !== STREAM_FORMAT_V1) {
-      throw new CryptoError(
-        'CIPHERTEXT_VERSION_UNSUPPORTED',
-        `envelope stream format version ${magicBytes[4]} is not supported (this build reads version 1)`,
-      );
+    if (magicBytes.length === 5) {
+      const version = magicBytes[4]!;
+      /* Precondition: the format version is 2 or 1. */
+      if (version !== STREAM_FORMAT_V2 && version !== STREAM_FORMAT_V1) {
+        throw new CryptoError(
+          'CIPHERTEXT_VERSION_UNSUPPORTED',
+          `envelope stream format version ${version} is not supported (this build reads versions 1 and 2)`,
+        );
+      }
+      this.#version = version;
     }
     while (q.length >= this.#headerNeed) {
       const bytes = q.peek(this.#headerNeed);
@@ -787,7 +860,8 @@ export class EnvelopeDecryptor {
           if (C < 2 || C > MAX_CONTEXT_ENCODING_BYTES) {
             throw headerInvalid(`context length ${C} is outside 2..${MAX_CONTEXT_ENCODING_BYTES}`);
           }
-          this.#headerNeed += C + 48;
+          // The commitment, and in format 1 the header tag.
+          this.#headerNeed += C + 32 + (this.#version === STREAM_FORMAT_V1 ? 16 : 0);
           this.#headerStage = 3;
           break;
         }
@@ -806,7 +880,7 @@ export class EnvelopeDecryptor {
           this.#headerBytes = bytes;
           this.#contextBytes = bytes.subarray(50 + L + E, 50 + L + E + C);
           this.#header = Object.freeze({
-            formatVersion: 1,
+            formatVersion: this.#version,
             suite: getSuite(view.getUint16(5)),
             chunkSize: view.getUint32(7),
             messageId: bytes.slice(11, 43),
@@ -852,48 +926,61 @@ export class EnvelopeDecryptor {
           `resolveDataKey must return a ${suite.keyBytes}-byte data key`,
         );
       }
-      // The message id as a view of the (pooled) header bytes, not the header's own small copy (see the comment on
-      // small arrays above setNonceIndex).
-      derived = deriveStreamKeys(suite, dataKey, bytes.subarray(11, 43), bytes.subarray(0, 11));
+      derived = deriveStreamKeys(suite, this.#version, dataKey, bytes.subarray(0, this.#commitStart()));
     } finally {
       if (dataKey instanceof Uint8Array) dataKey.fill(0);
     }
     const { streamKey, commitment } = derived;
     this.#key = streamKey;
     this.#keyEverSet = true;
+    const v1 = this.#version === STREAM_FORMAT_V1;
     try {
-      const tagStart = bytes.length - suite.tagBytes;
-      const commitStart = tagStart - suite.commitmentBytes;
-      /* Precondition: the key commitment matches (constant time) before anything is decrypted. */
+      const commitStart = this.#commitStart();
+      const tagStart = commitStart + suite.commitmentBytes;
+      /*
+       * Precondition: the key commitment matches (constant time) before anything is decrypted. In format 2 the
+       * commitment is a MAC of the whole header under the data key: this check also authenticates the header.
+       */
       if (!timingSafeEqual(commitment, bytes.subarray(commitStart, tagStart))) {
         throw new CryptoError(
           'CIPHERTEXT_KEY_MISMATCH',
           'key commitment mismatch: the data key does not belong to this stream (or its header was altered)',
         );
       }
-      /* Precondition: the header tag verifies. */
-      const expected = headerTag(suite, streamKey, bytes.subarray(0, tagStart));
-      if (!timingSafeEqual(expected, bytes.subarray(tagStart))) {
+      /* Precondition: format 1: the header tag verifies. */
+      if (
+        v1 &&
+        !timingSafeEqual(headerTag(suite, streamKey, bytes.subarray(0, tagStart)), bytes.subarray(tagStart))
+      ) {
         throw new CryptoError('STREAM_HEADER_AUTH_FAILED', 'the envelope stream header was altered');
       }
     } finally {
       commitment.fill(0);
     }
     this.#headerAuthenticated = true;
-    this.#digest = headerDigest(bytes);
+    this.#digest = v1 ? headerDigest(bytes) : undefined;
     this.#nonce = allocUninitialized(suite.nonceBytes).fill(0);
     this.#state = 'prefix';
   }
 
+  /** Where the commitment starts in the header (it ends format 2's header; format 1's header tag follows it). */
+  #commitStart(): number {
+    const suite = this.#header!.suite;
+    const tag = this.#version === STREAM_FORMAT_V1 ? suite.tagBytes : 0;
+    return this.#headerBytes!.length - suite.commitmentBytes - tag;
+  }
+
   #readPrefix(): void {
-    // The record prefix is read straight into its place in the chunk AAD (header digest ‖ prefix; pooled, all 41
-    // bytes written here).
-    const aad = allocUninitialized(HEADER_DIGEST + RECORD_PREFIX);
-    aad.set(this.#digest!, 0);
-    this.#queue.readInto(aad, HEADER_DIGEST, RECORD_PREFIX);
-    const type = aad[HEADER_DIGEST]!;
-    const index = readU32(aad, HEADER_DIGEST + 1);
-    const length = readU32(aad, HEADER_DIGEST + 5);
+    // The record prefix is read straight into its place in the chunk AAD (pooled, every byte written here): format 2
+    // the prefix alone, format 1 header digest ‖ prefix.
+    const digest = this.#digest;
+    const at = digest === undefined ? 0 : HEADER_DIGEST;
+    const aad = allocUninitialized(at + RECORD_PREFIX);
+    if (digest !== undefined) aad.set(digest, 0);
+    this.#queue.readInto(aad, at, RECORD_PREFIX);
+    const type = aad[at]!;
+    const index = readU32(aad, at + 1);
+    const length = readU32(aad, at + 5);
     const chunkSize = this.#header!.chunkSize;
     /* Precondition: the record type is regular (0) or final (1). */
     if (type !== TYPE_REGULAR && type !== TYPE_FINAL) {
@@ -908,8 +995,17 @@ export class EnvelopeDecryptor {
       );
     }
     checkChunkIndex(index, type === TYPE_FINAL);
-    /* Precondition: a regular chunk holds exactly S bytes; the final chunk fewer (bounds every record). */
-    if (type === TYPE_REGULAR ? length !== chunkSize : length >= chunkSize) {
+    /*
+     * Precondition: a regular chunk holds exactly S bytes (bounds every record); the final chunk 1..S bytes, 0 only
+     * as the first (format 2: one encoding per plaintext), or 0..S-1 bytes (format 1).
+     */
+    if (
+      type === TYPE_REGULAR
+        ? length !== chunkSize
+        : this.#version === STREAM_FORMAT_V1
+          ? length >= chunkSize
+          : length > chunkSize || (length === 0 && index > 0)
+    ) {
       throw new CryptoError(
         'STREAM_CHUNK_INVALID',
         `${type === TYPE_FINAL ? 'final' : 'regular'} chunk ${index} declares ${length} bytes (chunk size ${chunkSize})`,

@@ -16,7 +16,7 @@ import { LIMITS } from '../shared/limits.js';
 import { decodeResponse, encodeRequest, type Params } from '../shared/messages.js';
 import { clientAuthContent, type EvidenceBundle, workloadBinding } from '../shared/session.js';
 import { SessionError } from '../shared/session-errors.js';
-import { createDecryptStream, createEncryptStream } from './envelope-stream.js';
+import { createDecryptStream, createEncryptStream, type StreamFormatVersion } from './envelope-stream.js';
 import {
   type AliasListPage,
   type CiphertextResult,
@@ -111,6 +111,11 @@ export interface StreamEncryptOptions {
   readonly encryptionContext?: EncryptionContextInput;
   /** Plaintext bytes per chunk (default: the envelope stream's). */
   readonly chunkSize?: number;
+  /**
+   * Envelope stream format version (default 2; docs/ciphertext-format.md §5). 1 only for readers built before
+   * format 2; every reader of this SDK reads both.
+   */
+  readonly formatVersion?: StreamFormatVersion;
 }
 
 /** Drops undefined fields (CBOR would encode them as `undefined`, which the enclave refuses). */
@@ -678,6 +683,7 @@ export class EkmsClient {
         keyId: dk.keyId,
         context,
         ...(options.chunkSize === undefined ? {} : { chunkSize: options.chunkSize }),
+        ...(options.formatVersion === undefined ? {} : { formatVersion: options.formatVersion }),
       });
     } finally {
       dk.plaintext.fill(0);

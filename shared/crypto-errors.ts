@@ -56,7 +56,10 @@ export const CRYPTO_ERROR_CODES = {
     retriable: false,
     summary: 'The envelope stream header is malformed or out of bounds.',
   },
-  STREAM_HEADER_AUTH_FAILED: { retriable: false, summary: 'The envelope stream header tag does not verify.' },
+  STREAM_HEADER_AUTH_FAILED: {
+    retriable: false,
+    summary: 'The envelope stream header tag does not verify (format 1 streams).',
+  },
   STREAM_TRUNCATED: { retriable: false, summary: 'The envelope stream ended before its final chunk.' },
   STREAM_CHUNK_INVALID: {
     retriable: false,

@@ -10,6 +10,7 @@ import {
   checkChunkIndex,
   createDecryptStream,
   createEncryptStream,
+  DEFAULT_STREAM_FORMAT,
   type DecryptStreamOptions,
   type EncryptStreamOptions,
   EnvelopeDecryptor,
@@ -17,6 +18,7 @@ import {
   type EnvelopeHeader,
   looksLikeEnvelopeStream,
   STREAM_LIMITS,
+  type StreamFormatVersion,
 } from '../../client/envelope-stream.js';
 import { CryptoError } from '../../shared/crypto-errors.js';
 import { TransportError } from '../../shared/errors.js';
@@ -70,12 +72,18 @@ async function expectStreamError(
   return plaintext;
 }
 
+/** Both format versions: 2 (written by default) and 1 (still read, written on request). */
+const FORMATS: readonly StreamFormatVersion[] = [2, 1];
+
 function cut(stream: Uint8Array, ranges: ReadonlyArray<readonly [number, number]>): Uint8Array {
   return concatBytes(ranges.map(([s, e]) => stream.subarray(s, e)));
 }
 
-describe.each(Object.values(SUITES))('envelope stream, $name', (suite) => {
-  const opts = (over: Partial<EncryptStreamOptions> = {}) => encOptions({ suite: suite.id, ...over });
+describe.each(
+  Object.values(SUITES).flatMap((suite) => FORMATS.map((formatVersion) => ({ suite, formatVersion }))),
+)('envelope stream, $suite.name, format $formatVersion', ({ suite, formatVersion }) => {
+  const opts = (over: Partial<EncryptStreamOptions> = {}) =>
+    encOptions({ suite: suite.id, formatVersion, ...over });
 
   it('round-trips empty input, partial, exact multiples and ragged sizes, fed in any piece size', async () => {
     for (const n of [0, 1, 63, 64, 65, 128, 129, 640, 1000]) {
@@ -98,14 +106,40 @@ describe.each(Object.values(SUITES))('envelope stream, $name', (suite) => {
     expect((await decryptAll(stream, decOptions())).plaintext).toEqual(new Uint8Array(0));
   });
 
-  it('an exact multiple of the chunk size ends with an empty final chunk', async () => {
-    const stream = await encryptAll(detBytes('x', 192), opts());
-    const { records } = streamLayout(stream);
-    expect(records.map((r) => [r.type, r.index, r.length])).toEqual([
-      [0, 0, 64],
-      [0, 1, 64],
-      [0, 2, 64],
-      [1, 3, 0],
+  it('an exact multiple of the chunk size ends with a full final chunk (format 2) or an empty one (format 1)', async () => {
+    for (const pieceSize of [1, 64, 65, 192]) {
+      const stream = await encryptAll(detBytes('x', 192), opts(), pieceSize);
+      const { records } = streamLayout(stream);
+      expect(records.map((r) => [r.type, r.index, r.length])).toEqual(
+        formatVersion === 2
+          ? [
+              [0, 0, 64],
+              [0, 1, 64],
+              [1, 2, 64],
+            ]
+          : [
+              [0, 0, 64],
+              [0, 1, 64],
+              [0, 2, 64],
+              [1, 3, 0],
+            ],
+      );
+      expect((await decryptAll(stream, decOptions(), 7)).plaintext).toEqual(detBytes('x', 192));
+    }
+  });
+
+  it('seals a full chunk only once it is known whether it is the last (format 2) or at once (format 1)', () => {
+    const enc = new EnvelopeEncryptor(opts());
+    const out: Uint8Array[] = [];
+    enc.update(detBytes('a', 64), out);
+    const records = () => streamLayout(concatBytes(out)).records.map((r) => [r.type, r.index, r.length]);
+    expect(records()).toEqual(formatVersion === 2 ? [] : [[0, 0, 64]]);
+    enc.update(detBytes('b', 1), out);
+    expect(records()).toEqual([[0, 0, 64]]);
+    enc.finish(out);
+    expect(streamLayout(concatBytes(out)).records.map((r) => [r.type, r.length])).toEqual([
+      [0, 64],
+      [1, 1],
     ]);
   });
 
@@ -124,6 +158,7 @@ describe.each(Object.values(SUITES))('envelope stream, $name', (suite) => {
     expect(error).toBeUndefined();
     expect(seen).toHaveLength(1);
     const h = seen[0]!;
+    expect(h.formatVersion).toBe(formatVersion);
     expect(h.suite).toBe(suite);
     expect(h.chunkSize).toBe(100);
     expect(h.messageId).toEqual(new Uint8Array(32).fill(5));
@@ -132,9 +167,9 @@ describe.each(Object.values(SUITES))('envelope stream, $name', (suite) => {
     expect({ ...h.context }).toEqual(CONTEXT);
   });
 
-  it('starts with the magic "EKMS" and format version 1', async () => {
+  it('starts with the magic "EKMS" and the format version', async () => {
     const stream = await encryptAll(new Uint8Array(0), opts());
-    expect(Buffer.from(stream.subarray(0, 5)).toString('hex')).toBe('454b4d5301');
+    expect(Buffer.from(stream.subarray(0, 5)).toString('hex')).toBe(`454b4d530${formatVersion}`);
     expect(looksLikeEnvelopeStream(stream)).toBe(true);
     expect(looksLikeEnvelopeStream(stream.subarray(0, 4))).toBe(false);
     expect(looksLikeEnvelopeStream(Uint8Array.of(0xe1, 0, 1, 2, 3))).toBe(false);
@@ -178,6 +213,8 @@ describe('envelope stream: Node Transform API', () => {
     const records = streamLayout(concatBytes(encrypted)).records;
     expect(records).toHaveLength(3);
     expect(STREAM_LIMITS.defaultChunkSize).toBe(1024 * 1024);
+    expect(encrypted[0]![4]).toBe(DEFAULT_STREAM_FORMAT);
+    expect(DEFAULT_STREAM_FORMAT).toBe(2);
   });
 
   it('a tampered stream fails the pipeline with the typed code', async () => {
@@ -205,11 +242,12 @@ describe('envelope stream: Node Transform API', () => {
   });
 });
 
-describe('envelope stream: chunk sequence checks', () => {
+describe.each(FORMATS)('envelope stream, format %i: chunk sequence checks', (formatVersion) => {
+  const encOpts = (over: Partial<EncryptStreamOptions> = {}) => encOptions({ formatVersion, ...over });
   const plaintext = detBytes('sequence', 64 * 3 + 10); // records: 0,1,2 regular; 3 final (10 bytes)
 
   it('truncated: final chunk missing → STREAM_TRUNCATED', async () => {
-    const stream = await encryptAll(plaintext, encOptions());
+    const stream = await encryptAll(plaintext, encOpts());
     const { records } = streamLayout(stream);
     const released = await expectStreamError(
       stream.subarray(0, records[3]!.start),
@@ -220,7 +258,7 @@ describe('envelope stream: chunk sequence checks', () => {
   });
 
   it('truncated at every length → STREAM_TRUNCATED, releasing only whole authenticated chunks', async () => {
-    const stream = await encryptAll(plaintext, encOptions());
+    const stream = await encryptAll(plaintext, encOpts());
     for (let n = 0; n < stream.length; n++) {
       const released = await expectStreamError(
         stream.subarray(0, n),
@@ -233,7 +271,7 @@ describe('envelope stream: chunk sequence checks', () => {
   });
 
   it('reordered chunks → STREAM_CHUNK_OUT_OF_ORDER', async () => {
-    const stream = await encryptAll(plaintext, encOptions());
+    const stream = await encryptAll(plaintext, encOpts());
     const { headerLength, records: r } = streamLayout(stream);
     const swapped = cut(stream, [
       [0, headerLength],
@@ -252,7 +290,7 @@ describe('envelope stream: chunk sequence checks', () => {
   it('a record index is read as an unsigned big-endian u32, every byte of it', async () => {
     // The prefix fields are read byte by byte (no DataView over a small array): a sign or byte-order slip would show
     // here as a different or negative index.
-    const stream = await encryptAll(plaintext, encOptions());
+    const stream = await encryptAll(plaintext, encOpts());
     const { records: r } = streamLayout(stream);
     for (const index of [0x80000001, 0x01020304, 0x00ff0000]) {
       const forged = stream.slice();
@@ -266,7 +304,7 @@ describe('envelope stream: chunk sequence checks', () => {
   });
 
   it('dropped middle chunk → STREAM_CHUNK_OUT_OF_ORDER', async () => {
-    const stream = await encryptAll(plaintext, encOptions());
+    const stream = await encryptAll(plaintext, encOpts());
     const { records: r } = streamLayout(stream);
     const dropped = cut(stream, [
       [0, r[1]!.start],
@@ -276,7 +314,7 @@ describe('envelope stream: chunk sequence checks', () => {
   });
 
   it('duplicated chunk → STREAM_CHUNK_OUT_OF_ORDER', async () => {
-    const stream = await encryptAll(plaintext, encOptions());
+    const stream = await encryptAll(plaintext, encOpts());
     const { records: r } = streamLayout(stream);
     const dup = cut(stream, [
       [0, r[1]!.end],
@@ -291,7 +329,7 @@ describe('envelope stream: chunk sequence checks', () => {
   });
 
   it('reordered chunks with rewritten indices → STREAM_CHUNK_AUTH_FAILED', async () => {
-    const stream = await encryptAll(plaintext, encOptions());
+    const stream = await encryptAll(plaintext, encOpts());
     const { headerLength, records: r } = streamLayout(stream);
     const swapped = cut(stream, [
       [0, headerLength],
@@ -306,8 +344,8 @@ describe('envelope stream: chunk sequence checks', () => {
   });
 
   it('chunk swapped in from another stream under the same data key → STREAM_CHUNK_AUTH_FAILED', async () => {
-    const a = await encryptAll(plaintext, encOptions());
-    const b = await encryptAll(plaintext, encOptions());
+    const a = await encryptAll(plaintext, encOpts());
+    const b = await encryptAll(plaintext, encOpts());
     const ra = streamLayout(a).records;
     const rb = streamLayout(b).records;
     const mixed = cut(a, [[0, ra[1]!.start]]);
@@ -318,8 +356,8 @@ describe('envelope stream: chunk sequence checks', () => {
 
   it('chunk swapped in from a stream with the same data key and message id but another header → STREAM_CHUNK_AUTH_FAILED', async () => {
     const fixed = { testRandom: () => new Uint8Array(32).fill(1) };
-    const a = await encryptAll(plaintext, encOptions(fixed));
-    const b = await encryptAll(plaintext, encOptions({ ...fixed, keyId: 'key-2' }));
+    const a = await encryptAll(plaintext, encOpts(fixed));
+    const b = await encryptAll(plaintext, encOpts({ ...fixed, keyId: 'key-2' }));
     const ra = streamLayout(a).records;
     const rb = streamLayout(b).records;
     const spliced = concatBytes([
@@ -330,35 +368,73 @@ describe('envelope stream: chunk sequence checks', () => {
     await expectStreamError(spliced, 'STREAM_CHUNK_AUTH_FAILED', /chunk 0/);
   });
 
-  it('regular chunk relabelled final (truncation attempt) → STREAM_CHUNK_INVALID', async () => {
-    const stream = await encryptAll(plaintext, encOptions());
+  it('regular chunk relabelled final (truncation attempt) → STREAM_CHUNK_AUTH_FAILED (2) / STREAM_CHUNK_INVALID (1)', async () => {
+    const stream = await encryptAll(plaintext, encOpts());
     const { records: r } = streamLayout(stream);
     const t = stream.slice(0, r[2]!.end);
     t[r[2]!.start] = 1;
-    await expectStreamError(t, 'STREAM_CHUNK_INVALID', /final chunk 2 declares 64 bytes \(chunk size 64\)/);
+    // Format 2 allows a full final chunk, so only the tag (the type is authenticated) catches it.
+    const released =
+      formatVersion === 2
+        ? await expectStreamError(t, 'STREAM_CHUNK_AUTH_FAILED', /chunk 2 does not authenticate/)
+        : await expectStreamError(
+            t,
+            'STREAM_CHUNK_INVALID',
+            /final chunk 2 declares 64 bytes \(chunk size 64\)/,
+          );
+    expect(released).toEqual(plaintext.subarray(0, 128));
   });
 
   it('final chunk relabelled regular → STREAM_CHUNK_INVALID', async () => {
-    const stream = await encryptAll(plaintext, encOptions());
+    const stream = await encryptAll(plaintext, encOpts());
     stream[streamLayout(stream).records[3]!.start] = 0;
     await expectStreamError(stream, 'STREAM_CHUNK_INVALID', /regular chunk 3 declares 10 bytes/);
   });
 
-  it('empty final chunk relabelled as a full final chunk (length changed) → STREAM_CHUNK_INVALID', async () => {
-    const stream = await encryptAll(detBytes('x', 64), encOptions());
+  it('final chunk longer than a chunk, or (format 1) as long → STREAM_CHUNK_INVALID', async () => {
+    const stream = await encryptAll(detBytes('x', 64), encOpts());
     const { records: r } = streamLayout(stream);
-    new DataView(stream.buffer).setUint32(r[1]!.start + 5, 64);
-    await expectStreamError(stream, 'STREAM_CHUNK_INVALID', /final chunk 1 declares 64 bytes/);
+    const last = r.at(-1)!;
+    for (const length of formatVersion === 2 ? [65, 0xffff_ffff] : [64, 65]) {
+      const t = stream.slice();
+      new DataView(t.buffer).setUint32(last.start + 5, length);
+      await expectStreamError(
+        t,
+        'STREAM_CHUNK_INVALID',
+        new RegExp(`final chunk ${last.index} declares ${length} bytes`),
+      );
+    }
+  });
+
+  it('format 2: an empty final chunk after other chunks → STREAM_CHUNK_INVALID; a full final chunk relabelled regular → STREAM_CHUNK_AUTH_FAILED', async () => {
+    if (formatVersion !== 2) return;
+    const stream = await encryptAll(detBytes('x', 128), encOpts());
+    const { records: r } = streamLayout(stream);
+    expect(r.map((x) => [x.type, x.length])).toEqual([
+      [0, 64],
+      [1, 64],
+    ]);
+    // One encoding per plaintext: an empty final chunk may only stand alone (the empty input).
+    const empty = concatBytes([
+      stream.subarray(0, r[1]!.start),
+      Uint8Array.of(1, 0, 0, 0, 1, 0, 0, 0, 0),
+      new Uint8Array(16),
+    ]);
+    const released = await expectStreamError(empty, 'STREAM_CHUNK_INVALID', /final chunk 1 declares 0 bytes/);
+    expect(released).toEqual(detBytes('x', 128).subarray(0, 64));
+    const relabelled = stream.slice();
+    relabelled[r[1]!.start] = 0;
+    await expectStreamError(relabelled, 'STREAM_CHUNK_AUTH_FAILED', /chunk 1 does not authenticate/);
   });
 
   it('unknown record type → STREAM_CHUNK_INVALID', async () => {
-    const stream = await encryptAll(plaintext, encOptions());
+    const stream = await encryptAll(plaintext, encOpts());
     stream[streamLayout(stream).records[0]!.start] = 2;
     await expectStreamError(stream, 'STREAM_CHUNK_INVALID', /unknown record type 2/);
   });
 
   it('appended bytes after the final chunk → STREAM_TRAILING_BYTES, without releasing the final chunk', async () => {
-    const stream = await encryptAll(plaintext, encOptions());
+    const stream = await encryptAll(plaintext, encOpts());
     for (const extra of [Uint8Array.of(0), stream.subarray(streamLayout(stream).headerLength)]) {
       const appended = concatBytes([stream, extra]);
       for (const pieceSize of [1, 64, appended.length]) {
@@ -375,7 +451,7 @@ describe('envelope stream: chunk sequence checks', () => {
   });
 
   it('a whole second stream appended → STREAM_TRAILING_BYTES', async () => {
-    const stream = await encryptAll(plaintext, encOptions());
+    const stream = await encryptAll(plaintext, encOpts());
     await expectStreamError(concatBytes([stream, stream]), 'STREAM_TRAILING_BYTES');
   });
 
@@ -384,7 +460,7 @@ describe('envelope stream: chunk sequence checks', () => {
       const small = detBytes('flip', 40);
       const stream = await encryptAll(
         small,
-        encOptions({ suite: suite.id, chunkSize: 16, context: { a: 'b' } }),
+        encOpts({ suite: suite.id, chunkSize: 16, context: { a: 'b' } }),
       );
       const { headerLength } = streamLayout(stream);
       for (let i = 0; i < stream.length; i++) {
@@ -402,10 +478,11 @@ describe('envelope stream: chunk sequence checks', () => {
   });
 });
 
-describe('envelope stream: header and key checks', () => {
+describe.each(FORMATS)('envelope stream, format %i: header and key checks', (formatVersion) => {
+  const encOpts = (over: Partial<EncryptStreamOptions> = {}) => encOptions({ formatVersion, ...over });
   const plaintext = detBytes('header', 100);
   async function stream(over: Partial<EncryptStreamOptions> = {}) {
-    return encryptAll(plaintext, encOptions(over));
+    return encryptAll(plaintext, encOpts(over));
   }
   const L = 5; // 'key-1'
   const E = EDK.length;
@@ -419,26 +496,31 @@ describe('envelope stream: header and key checks', () => {
   it('message id or commitment altered → CIPHERTEXT_KEY_MISMATCH', async () => {
     const s = await stream();
     const { headerLength } = streamLayout(s);
-    for (const at of [11, 42, headerLength - 48, headerLength - 17]) {
+    const commitEnd = headerLength - (formatVersion === 1 ? 16 : 0);
+    for (const at of [11, 42, commitEnd - 32, commitEnd - 1]) {
       const t = s.slice();
       t[at]! ^= 4;
       await expectStreamError(t, 'CIPHERTEXT_KEY_MISMATCH', /header was altered/);
     }
   });
 
-  it('key id, encrypted data key, context or tag altered → STREAM_HEADER_AUTH_FAILED', async () => {
+  it('key id, encrypted data key, context (or format 1 header tag) altered → CIPHERTEXT_KEY_MISMATCH (2) / STREAM_HEADER_AUTH_FAILED (1)', async () => {
+    // The resolver ignores the header and returns the right data key: only the header check can catch these.
     const s = await stream();
     const { headerLength } = streamLayout(s);
-    for (const at of [44, 46 + L, 46 + L + E - 1, 50 + L + E + 5, headerLength - 16, headerLength - 1]) {
+    const code = formatVersion === 2 ? 'CIPHERTEXT_KEY_MISMATCH' : 'STREAM_HEADER_AUTH_FAILED';
+    const offsets = [44, 46 + L, 46 + L + E - 1, 50 + L + E + 5];
+    if (formatVersion === 1) offsets.push(headerLength - 16, headerLength - 1);
+    for (const at of offsets) {
       const t = s.slice();
       t[at]! ^= 1;
-      await expectStreamError(t, 'STREAM_HEADER_AUTH_FAILED', /header was altered/);
+      await expectStreamError(t, code, /header was altered/);
     }
     // The sans-IO decryptor never exposes a header that failed authentication.
     const t = s.slice();
     t[44]! ^= 1;
     const dec = new EnvelopeDecryptor(decOptions());
-    await expectCodeAsync(async () => dec.update(t, []), 'STREAM_HEADER_AUTH_FAILED');
+    await expectCodeAsync(async () => dec.update(t, []), code);
     expect(dec.header).toBeUndefined();
   });
 
@@ -469,10 +551,19 @@ describe('envelope stream: header and key checks', () => {
   });
 
   it('unknown format version → CIPHERTEXT_VERSION_UNSUPPORTED', async () => {
+    for (const version of [0, 3, 0xff]) {
+      const s = await stream();
+      s[4] = version;
+      await expectStreamError(s, 'CIPHERTEXT_VERSION_UNSUPPORTED', new RegExp(`version ${version} is not`));
+      await expectStreamError(s.subarray(0, 5), 'CIPHERTEXT_VERSION_UNSUPPORTED');
+    }
+  });
+
+  it('format version switched to the other one (downgrade or upgrade) → CIPHERTEXT_KEY_MISMATCH', async () => {
+    // The version byte is an input of the key schedule in both formats; the header lengths differ by the tag too.
     const s = await stream();
-    s[4] = 2;
-    await expectStreamError(s, 'CIPHERTEXT_VERSION_UNSUPPORTED', /version 2/);
-    await expectStreamError(s.subarray(0, 5), 'CIPHERTEXT_VERSION_UNSUPPORTED');
+    s[4] = formatVersion === 2 ? 1 : 2;
+    await expectStreamError(s, 'CIPHERTEXT_KEY_MISMATCH');
   });
 
   it('unknown suite → SUITE_UNKNOWN', async () => {
@@ -609,6 +700,13 @@ describe('envelope stream: parameters and limits', () => {
       /reserved/,
     );
     expectCode(() => new EnvelopeEncryptor(encOptions({ suite: 7 as SuiteId })), 'SUITE_UNKNOWN');
+    for (const formatVersion of [0, 3, '2'] as unknown as StreamFormatVersion[]) {
+      expectCode(
+        () => new EnvelopeEncryptor(encOptions({ formatVersion })),
+        'CRYPTO_PARAMETER_INVALID',
+        /format version must be 2 or 1/,
+      );
+    }
     expectCode(
       () => new EnvelopeEncryptor(encOptions({ testRandom: () => new Uint8Array(1) })),
       'CRYPTO_PARAMETER_INVALID',

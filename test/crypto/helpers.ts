@@ -122,7 +122,8 @@ export function streamLayout(bytes: Uint8Array, tagBytes = 16): StreamLayout {
   const L = bytes[43]!;
   const E = view.getUint16(44 + L);
   const C = view.getUint32(46 + L + E);
-  const headerLength = 98 + L + E + C;
+  // Format 1 ends its header with a 16-byte header tag; format 2 has none.
+  const headerLength = (bytes[4] === 1 ? 98 : 82) + L + E + C;
   const records = [];
   let pos = headerLength;
   while (pos < bytes.length) {

@@ -16,7 +16,7 @@ import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { hmac as nobleHmac } from '@noble/hashes/hmac.js';
 import { sha512 } from '@noble/hashes/sha2.js';
 import { describe, expect, it, vi } from 'vitest';
-import { encryptEnvelope } from '../../client/envelope-stream.js';
+import { encryptEnvelope, type StreamFormatVersion } from '../../client/envelope-stream.js';
 import { openBlob, parseBlob, sealBlob } from '../../enclave/crypto/ciphertext-blob.js';
 import { contextDigest, encodeContext } from '../../shared/encryption-context.js';
 import { getSuite, SuiteId } from '../../shared/suites.js';
@@ -54,6 +54,7 @@ interface BlobVector {
 }
 interface StreamVector {
   name: string;
+  formatVersion: number;
   suite: string;
   suiteId: number;
   dataKey: string;
@@ -65,6 +66,7 @@ interface StreamVector {
   messageId: string;
   streamKey: string;
   commitment: string;
+  /** Format 1: SHA-256 of the whole header (starts every record's AAD). Format 2: of the header before the commitment (in P). */
   headerDigest: string;
   stream: string;
 }
@@ -180,7 +182,10 @@ function refOpenBlob(v: BlobVector) {
 function refOpenStream(v: StreamVector) {
   const s = unhex(v.stream);
   const dv = new DataView(s.buffer);
-  expect(hex(s.subarray(0, 5))).toBe('454b4d5301');
+  const version = s[4]!;
+  expect(hex(s.subarray(0, 4))).toBe('454b4d53');
+  expect([1, 2]).toContain(version);
+  expect(version).toBe(v.formatVersion);
   const suiteId = dv.getUint16(5);
   const chunkSize = dv.getUint32(7);
   const messageId = s.subarray(11, 43);
@@ -188,24 +193,30 @@ function refOpenStream(v: StreamVector) {
   const E = dv.getUint16(44 + L);
   const C = dv.getUint32(46 + L + E);
   expect(hex(s.subarray(50 + L + E, 50 + L + E + C))).toBe(hex(refContextEncoding(v.context)));
-  const headerLength = 98 + L + E + C;
+  const sha256 = (b: Uint8Array) => new Uint8Array(createHash('sha256').update(b).digest());
+  // Format 1: commitment then header tag; format 2: the header ends with the commitment.
+  const commitAt = 50 + L + E + C;
+  const headerLength = commitAt + 32 + (version === 1 ? 16 : 0);
   const header = s.subarray(0, headerLength);
-  const p = s.subarray(0, 11);
+  // P: format 1 the header bytes 0..11; format 2 those ‖ SHA-256(header bytes before the commitment).
+  const digest = version === 1 ? sha256(header) : sha256(header.subarray(0, commitAt));
+  const p = version === 1 ? s.subarray(0, 11) : concatBytes([s.subarray(0, 11), digest]);
   const dataKey = unhex(v.dataKey);
   const [streamKey, commitment] = refKeys(suiteId, dataKey, messageId, 'STREAM', p);
-  expect(hex(header.subarray(headerLength - 48, headerLength - 16))).toBe(hex(commitment));
+  expect(hex(header.subarray(commitAt, commitAt + 32))).toBe(hex(commitment));
   const nonceLength = isAes(suiteId) ? 12 : 24;
-  expect(hex(header.subarray(headerLength - 16))).toBe(
-    hex(
-      refTag(
-        suiteId,
-        streamKey,
-        new Uint8Array(nonceLength).fill(0xff),
-        header.subarray(0, headerLength - 16),
+  if (version === 1) {
+    expect(hex(header.subarray(headerLength - 16))).toBe(
+      hex(
+        refTag(
+          suiteId,
+          streamKey,
+          new Uint8Array(nonceLength).fill(0xff),
+          header.subarray(0, headerLength - 16),
+        ),
       ),
-    ),
-  );
-  const digest = new Uint8Array(createHash('sha256').update(header).digest());
+    );
+  }
   const out: Uint8Array[] = [];
   let pos = headerLength;
   for (let i = 0; ; i++) {
@@ -213,12 +224,14 @@ function refOpenStream(v: StreamVector) {
     const type = prefix[0]!;
     expect(dv.getUint32(pos + 1)).toBe(i);
     const length = dv.getUint32(pos + 5);
-    expect(type === 0 ? length === chunkSize : length < chunkSize).toBe(true);
+    const finalOk = version === 1 ? length < chunkSize : length <= chunkSize && (length > 0 || i === 0);
+    expect(type === 0 ? length === chunkSize : finalOk).toBe(true);
     const nonce = new Uint8Array(nonceLength);
     new DataView(nonce.buffer).setUint32(nonceLength - 4, i);
     const ct = s.subarray(pos + 9, pos + 9 + length);
     const tag = s.subarray(pos + 9 + length, pos + 25 + length);
-    out.push(refOpen(suiteId, streamKey, nonce, ct, tag, concatBytes([digest, prefix])));
+    const aad = version === 1 ? concatBytes([digest, prefix]) : prefix;
+    out.push(refOpen(suiteId, streamKey, nonce, ct, tag, aad));
     pos += 25 + length;
     if (type === 1) break;
   }
@@ -234,6 +247,7 @@ async function streamBytes(v: Omit<StreamVector, 'streamKey' | 'commitment' | 'h
   const out: Uint8Array[] = [];
   const plaintext = unhex(v.plaintext);
   for await (const piece of encryptEnvelope([plaintext], {
+    formatVersion: v.formatVersion as StreamFormatVersion,
     suite: v.suiteId as SuiteId,
     dataKey: unhex(v.dataKey),
     encryptedDataKey: unhex(v.encryptedDataKey),
@@ -311,20 +325,27 @@ async function generate(): Promise<VectorFile> {
       v.commitment = hex(ref.commitment);
       blobs.push(v);
     }
-    const streamInputs = [
-      { name: `${tag}: empty input`, plaintext: '', chunkSize: 16 },
-      {
-        name: `${tag}: 40 bytes in 16-byte chunks (2 regular + 8-byte final)`,
-        plaintext: hex(detBytes('sv40', 40)),
-        chunkSize: 16,
-      },
-      {
-        name: `${tag}: 32 bytes in 16-byte chunks (2 regular + empty final)`,
-        plaintext: hex(detBytes('sv32', 32)),
-        chunkSize: 16,
-      },
-    ];
-    for (const [i, s] of streamInputs.entries()) {
+    // Format 1 vectors keep the names and message ids they were first generated with; format 2's are marked "f2".
+    const streamInputs = [1, 2].flatMap((formatVersion) => {
+      const t = formatVersion === 1 ? tag : `f2 ${tag}`;
+      return [
+        { name: `${t}: empty input`, plaintext: '', chunkSize: 16 },
+        {
+          name: `${t}: 40 bytes in 16-byte chunks (2 regular + 8-byte final)`,
+          plaintext: hex(detBytes('sv40', 40)),
+          chunkSize: 16,
+        },
+        {
+          name:
+            formatVersion === 1
+              ? `${t}: 32 bytes in 16-byte chunks (2 regular + empty final)`
+              : `${t}: 32 bytes in 16-byte chunks (1 regular + full final)`,
+          plaintext: hex(detBytes('sv32', 32)),
+          chunkSize: 16,
+        },
+      ].map((x, i) => ({ ...x, formatVersion, i, t }));
+    });
+    for (const { i, t, ...s } of streamInputs) {
       const base = {
         ...s,
         suite: suite.name,
@@ -333,7 +354,7 @@ async function generate(): Promise<VectorFile> {
         encryptedDataKey: hex(detBytes(`vector edk ${i}`, 24)),
         keyId: 'key-0123456789abcdef',
         context: i === 0 ? {} : { tenant: 'acme' },
-        messageId: hex(detBytes(`vector message id ${tag} ${i}`, 32)),
+        messageId: hex(detBytes(`vector message id ${t} ${i}`, 32)),
       };
       const stream = await streamBytes(base);
       const v: StreamVector = {
@@ -383,7 +404,9 @@ describe('crypto test vectors', () => {
   it('holds vectors for every suite', () => {
     const file = load();
     expect(new Set(file.blobs.map((b) => b.suiteId))).toEqual(new Set([1, 2, 3, 4]));
-    expect(new Set(file.streams.map((s) => s.suiteId))).toEqual(new Set([1, 2, 3, 4]));
+    expect(new Set(file.streams.map((s) => `${s.formatVersion}/${s.suiteId}`))).toEqual(
+      new Set([1, 2].flatMap((f) => [1, 2, 3, 4].map((id) => `${f}/${id}`))),
+    );
     expect(file.generatedBy).toContain('EKMS_REGEN_VECTORS=1');
   });
 

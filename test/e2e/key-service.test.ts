@@ -189,8 +189,17 @@ describe('key service with the real processes', () => {
       Readable.from([data]).pipe(await c.encryptStream(keyId, { encryptionContext: { file: 'x' } })),
     );
     expect(encrypted.length).toBeGreaterThan(data.length);
+    expect(encrypted[4]).toBe(2); // format 2 by default
     const plain = await collect(Readable.from([encrypted]).pipe(c.decryptStream()));
     expect(plain.equals(data)).toBe(true);
+    // Format 1 on request (for readers built before format 2); it reads back the same.
+    const v1 = await collect(
+      Readable.from([data]).pipe(
+        await c.encryptStream(keyId, { encryptionContext: { file: 'x' }, formatVersion: 1 }),
+      ),
+    );
+    expect(v1[4]).toBe(1);
+    expect((await collect(Readable.from([v1]).pipe(c.decryptStream()))).equals(data)).toBe(true);
     const truncated = encrypted.subarray(0, encrypted.length - 100);
     await expect(collect(Readable.from([truncated]).pipe(c.decryptStream()))).rejects.toMatchObject({
       code: 'STREAM_TRUNCATED',
