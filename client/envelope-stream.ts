@@ -284,6 +284,33 @@ export function checkChunkIndex(index: number, final: boolean): void {
 }
 
 /**
+ * Checks a writer's chunk size and format version, and returns them with their defaults filled in. The encryptor
+ * calls it; callers that do work before creating one (the SDK asks the KMS for a data key) call it first.
+ * @throws CryptoError CRYPTO_PARAMETER_INVALID.
+ */
+export function checkStreamLayoutOptions(
+  options: Pick<EncryptStreamOptions, 'chunkSize' | 'formatVersion'>,
+): { chunkSize: number; formatVersion: StreamFormatVersion } {
+  const formatVersion = options.formatVersion ?? DEFAULT_STREAM_FORMAT;
+  /* Precondition: the format version is one this module writes. */
+  if (formatVersion !== STREAM_FORMAT_V2 && formatVersion !== STREAM_FORMAT_V1) {
+    throw param(`envelope stream format version must be ${STREAM_FORMAT_V2} or ${STREAM_FORMAT_V1}`);
+  }
+  const chunkSize = options.chunkSize ?? STREAM_LIMITS.defaultChunkSize;
+  /* Precondition: the chunk size is an integer in 1 .. 16 MiB. */
+  if (
+    !Number.isInteger(chunkSize) ||
+    chunkSize < STREAM_LIMITS.minChunkSize ||
+    chunkSize > STREAM_LIMITS.maxChunkSize
+  ) {
+    throw param(
+      `chunk size must be an integer in ${STREAM_LIMITS.minChunkSize}..${STREAM_LIMITS.maxChunkSize}`,
+    );
+  }
+  return { chunkSize, formatVersion };
+}
+
+/**
  * The encrypting half, without I/O: feed plaintext pieces, collect output pieces. Used by the Transform and the
  * async generator; exported for callers with their own I/O.
  */
@@ -308,22 +335,7 @@ export class EnvelopeEncryptor {
    */
   constructor(options: EncryptStreamOptions) {
     const suite = getSuite(options.suite ?? DEFAULT_SUITE_ID);
-    const version = options.formatVersion ?? DEFAULT_STREAM_FORMAT;
-    /* Precondition: the format version is one this module writes. */
-    if (version !== STREAM_FORMAT_V2 && version !== STREAM_FORMAT_V1) {
-      throw param(`envelope stream format version must be ${STREAM_FORMAT_V2} or ${STREAM_FORMAT_V1}`);
-    }
-    const chunkSize = options.chunkSize ?? STREAM_LIMITS.defaultChunkSize;
-    /* Precondition: the chunk size is an integer in 1 .. 16 MiB. */
-    if (
-      !Number.isInteger(chunkSize) ||
-      chunkSize < STREAM_LIMITS.minChunkSize ||
-      chunkSize > STREAM_LIMITS.maxChunkSize
-    ) {
-      throw param(
-        `chunk size must be an integer in ${STREAM_LIMITS.minChunkSize}..${STREAM_LIMITS.maxChunkSize}`,
-      );
-    }
+    const { formatVersion: version, chunkSize } = checkStreamLayoutOptions(options);
     /* Precondition: the data key is a byte array of the suite's key length. */
     if (!(options.dataKey instanceof Uint8Array) || options.dataKey.length !== suite.keyBytes) {
       throw new CryptoError('KEY_INVALID', `${suite.name} needs a ${suite.keyBytes}-byte data key`);
@@ -411,7 +423,8 @@ export class EnvelopeEncryptor {
 
   /**
    * Adds plaintext; appends any output (header, complete regular records) to `out`. Holds at most one chunk of
-   * input by reference: do not modify a piece after passing it. Output pieces may be views of shared memory (the
+   * input by reference: do not modify a piece after passing it (nor reuse its memory for the next read). In format 2
+   * the last bytes given are always held until the next `update` or `finish`, since they may be the final chunk. Output pieces may be views of shared memory (the
    * header and each record's AAD, of which the prefix is a view, come from Node's pool): read each through
    * `byteOffset`/`byteLength`, never `.buffer` alone, and never write through `.buffer`.
    * @throws CryptoError CRYPTO_PARAMETER_INVALID (not bytes, or after finish), STREAM_LIMIT_EXCEEDED.
@@ -629,7 +642,6 @@ export class EnvelopeDecryptor {
   readonly #maxChunkSize: number;
   readonly #queue = new ByteQueue();
   #state: DecryptState = 'header';
-  #version: StreamFormatVersion = STREAM_FORMAT_V2;
   #headerNeed = 44;
   #headerStage = 0;
   #headerBytes: Uint8Array | undefined;
@@ -814,7 +826,6 @@ export class EnvelopeDecryptor {
           `envelope stream format version ${version} is not supported (this build reads versions 1 and 2)`,
         );
       }
-      this.#version = version;
     }
     while (q.length >= this.#headerNeed) {
       const bytes = q.peek(this.#headerNeed);
@@ -861,7 +872,9 @@ export class EnvelopeDecryptor {
             throw headerInvalid(`context length ${C} is outside 2..${MAX_CONTEXT_ENCODING_BYTES}`);
           }
           // The commitment, and in format 1 the header tag.
-          this.#headerNeed += C + 32 + (this.#version === STREAM_FORMAT_V1 ? 16 : 0);
+          const suite = getSuite(view.getUint16(5));
+          this.#headerNeed +=
+            C + suite.commitmentBytes + (bytes[4] === STREAM_FORMAT_V1 ? suite.tagBytes : 0);
           this.#headerStage = 3;
           break;
         }
@@ -880,7 +893,8 @@ export class EnvelopeDecryptor {
           this.#headerBytes = bytes;
           this.#contextBytes = bytes.subarray(50 + L + E, 50 + L + E + C);
           this.#header = Object.freeze({
-            formatVersion: this.#version,
+            // Checked above (the magic check runs on every call until the header is complete).
+            formatVersion: bytes[4] as StreamFormatVersion,
             suite: getSuite(view.getUint16(5)),
             chunkSize: view.getUint32(7),
             messageId: bytes.slice(11, 43),
@@ -926,14 +940,19 @@ export class EnvelopeDecryptor {
           `resolveDataKey must return a ${suite.keyBytes}-byte data key`,
         );
       }
-      derived = deriveStreamKeys(suite, this.#version, dataKey, bytes.subarray(0, this.#commitStart()));
+      derived = deriveStreamKeys(
+        suite,
+        header.formatVersion,
+        dataKey,
+        bytes.subarray(0, this.#commitStart()),
+      );
     } finally {
       if (dataKey instanceof Uint8Array) dataKey.fill(0);
     }
     const { streamKey, commitment } = derived;
     this.#key = streamKey;
     this.#keyEverSet = true;
-    const v1 = this.#version === STREAM_FORMAT_V1;
+    const v1 = header.formatVersion === STREAM_FORMAT_V1;
     try {
       const commitStart = this.#commitStart();
       const tagStart = commitStart + suite.commitmentBytes;
@@ -965,8 +984,8 @@ export class EnvelopeDecryptor {
 
   /** Where the commitment starts in the header (it ends format 2's header; format 1's header tag follows it). */
   #commitStart(): number {
-    const suite = this.#header!.suite;
-    const tag = this.#version === STREAM_FORMAT_V1 ? suite.tagBytes : 0;
+    const { suite, formatVersion } = this.#header!;
+    const tag = formatVersion === STREAM_FORMAT_V1 ? suite.tagBytes : 0;
     return this.#headerBytes!.length - suite.commitmentBytes - tag;
   }
 
@@ -1002,7 +1021,7 @@ export class EnvelopeDecryptor {
     if (
       type === TYPE_REGULAR
         ? length !== chunkSize
-        : this.#version === STREAM_FORMAT_V1
+        : this.#header!.formatVersion === STREAM_FORMAT_V1
           ? length >= chunkSize
           : length > chunkSize || (length === 0 && index > 0)
     ) {

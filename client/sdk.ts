@@ -16,7 +16,12 @@ import { LIMITS } from '../shared/limits.js';
 import { decodeResponse, encodeRequest, type Params } from '../shared/messages.js';
 import { clientAuthContent, type EvidenceBundle, workloadBinding } from '../shared/session.js';
 import { SessionError } from '../shared/session-errors.js';
-import { createDecryptStream, createEncryptStream, type StreamFormatVersion } from './envelope-stream.js';
+import {
+  checkStreamLayoutOptions,
+  createDecryptStream,
+  createEncryptStream,
+  type StreamFormatVersion,
+} from './envelope-stream.js';
 import {
   type AliasListPage,
   type CiphertextResult,
@@ -675,6 +680,8 @@ export class EkmsClient {
    */
   async encryptStream(keyId: string, options: StreamEncryptOptions = {}): Promise<Transform> {
     const context = options.encryptionContext ?? {};
+    // Bad layout options fail before the KMS is asked for a data key.
+    checkStreamLayoutOptions(options);
     const dk = await this.generateDataKey(keyId, { encryptionContext: context });
     try {
       return createEncryptStream({

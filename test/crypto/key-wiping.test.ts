@@ -5,6 +5,7 @@
  * that all of them are zero afterwards.
  */
 import { describe, expect, it, vi } from 'vitest';
+import type { CryptoError } from '../../shared/crypto-errors.js';
 
 const derived = vi.hoisted(() => [] as Uint8Array[]);
 
@@ -57,75 +58,92 @@ describe.each(Object.values(SUITES))('key wiping, $name', (suite) => {
     expectAllZero(takeDerived(), 1);
   });
 
-  it('the stream encryptor zeroes its stream key and commitment once finished or destroyed', () => {
-    takeDerived();
-    const enc = new EnvelopeEncryptor({
-      dataKey: KEY,
-      encryptedDataKey: new Uint8Array(8),
-      keyId: 'k',
-      context: {},
-      suite: suite.id,
-    });
-    const [okm] = takeDerived();
-    const streamKey = okm!.subarray(0, 32);
-    expect(streamKey.some((b) => b !== 0)).toBe(true);
-    expect(okm!.subarray(32).every((b) => b === 0)).toBe(true); // the commitment, once written to the header
-    expect(enc.keyWiped).toBe(false);
-    enc.update(detBytes('x', 100_000), []);
-    expect(streamKey.some((b) => b !== 0)).toBe(true);
-    enc.finish([]);
-    expect(enc.keyWiped).toBe(true);
-    expect(okm!.every((b) => b === 0)).toBe(true);
+  it.each([2, 1] as const)(
+    'the stream encryptor (format %i) zeroes its stream key and commitment once finished or destroyed',
+    (formatVersion) => {
+      takeDerived();
+      const enc = new EnvelopeEncryptor({
+        dataKey: KEY,
+        encryptedDataKey: new Uint8Array(8),
+        keyId: 'k',
+        context: {},
+        suite: suite.id,
+        formatVersion,
+      });
+      const [okm] = takeDerived();
+      const streamKey = okm!.subarray(0, 32);
+      expect(streamKey.some((b) => b !== 0)).toBe(true);
+      expect(okm!.subarray(32).every((b) => b === 0)).toBe(true); // the commitment, once written to the header
+      expect(enc.keyWiped).toBe(false);
+      enc.update(detBytes('x', 100_000), []);
+      expect(streamKey.some((b) => b !== 0)).toBe(true);
+      enc.finish([]);
+      expect(enc.keyWiped).toBe(true);
+      expect(okm!.every((b) => b === 0)).toBe(true);
 
-    const abandoned = new EnvelopeEncryptor({
-      dataKey: KEY,
-      encryptedDataKey: new Uint8Array(8),
-      keyId: 'k',
-      context: {},
-    });
-    abandoned.destroy();
-    expect(abandoned.keyWiped).toBe(true);
-    expectAllZero(takeDerived(), 1);
-  });
-
-  it('the stream decryptor zeroes its keys on success and on every failure', async () => {
-    const opts = {
-      dataKey: KEY,
-      encryptedDataKey: new Uint8Array(8),
-      keyId: 'k',
-      context: {},
-      suite: suite.id,
-      chunkSize: 64,
-    };
-    const stream = await encryptAll(detBytes('x', 200), opts);
-    takeDerived();
-
-    const ok = new EnvelopeDecryptor({ resolveDataKey: () => KEY.slice() });
-    await ok.update(stream.subarray(0, stream.length - 1), []);
-    expect(ok.keyWiped).toBe(false);
-    ok.update(stream.subarray(stream.length - 1), []);
-    expect(ok.keyWiped).toBe(true); // zeroed as soon as the final chunk is authenticated
-    ok.finish([]);
-    expect(ok.keyWiped).toBe(true);
-    expectAllZero(takeDerived(), 1);
-
-    const tampered = stream.slice();
-    tampered[tampered.length - 20]! ^= 1;
-    const wrongKey = stream.slice();
-    const cases: Array<[Uint8Array, Uint8Array]> = [
-      [tampered, KEY], // chunk authentication failure
-      [wrongKey, detBytes('other', 32)], // commitment failure
-      [stream.subarray(0, stream.length - 1), KEY], // truncation
-      [concatBytes([stream, new Uint8Array(1)]), KEY], // trailing bytes
-    ];
-    for (const [bytes, key] of cases) {
-      const { error } = await decryptAll(bytes, { resolveDataKey: () => key.slice() });
-      expect(error).toBeDefined();
+      const abandoned = new EnvelopeEncryptor({
+        dataKey: KEY,
+        encryptedDataKey: new Uint8Array(8),
+        keyId: 'k',
+        context: {},
+        formatVersion,
+      });
+      abandoned.destroy();
+      expect(abandoned.keyWiped).toBe(true);
       expectAllZero(takeDerived(), 1);
-    }
+    },
+  );
 
-    // A consumer that stops early: the generator's finally still wipes.
-    for await (const _ of decryptEnvelope([stream], { resolveDataKey: () => KEY.slice() })) break;
-    expectAllZero(takeDerived(), 1);
-  });
+  it.each([2, 1] as const)(
+    'the stream decryptor (format %i) zeroes its keys on success and on every failure',
+    async (formatVersion) => {
+      const opts = {
+        dataKey: KEY,
+        encryptedDataKey: new Uint8Array(8),
+        keyId: 'k',
+        context: {},
+        suite: suite.id,
+        chunkSize: 64,
+        formatVersion,
+      };
+      const stream = await encryptAll(detBytes('x', 200), opts);
+      takeDerived();
+
+      const ok = new EnvelopeDecryptor({ resolveDataKey: () => KEY.slice() });
+      await ok.update(stream.subarray(0, stream.length - 1), []);
+      expect(ok.keyWiped).toBe(false);
+      ok.update(stream.subarray(stream.length - 1), []);
+      expect(ok.keyWiped).toBe(true); // zeroed as soon as the final chunk is authenticated
+      ok.finish([]);
+      expect(ok.keyWiped).toBe(true);
+      expectAllZero(takeDerived(), 1);
+
+      const tampered = stream.slice();
+      tampered[tampered.length - 20]! ^= 1;
+      const wrongKey = stream.slice();
+      const keyIdAltered = stream.slice();
+      keyIdAltered[44] = 0x6a; // 'k' → 'j': format 1 fails its header tag, format 2 its commitment
+      const cases: Array<[Uint8Array, Uint8Array]> = [
+        [tampered, KEY], // chunk authentication failure
+        [wrongKey, detBytes('other', 32)], // commitment failure
+        [keyIdAltered, KEY], // header authentication failure
+        [stream.subarray(0, stream.length - 1), KEY], // truncation
+        [concatBytes([stream, new Uint8Array(1)]), KEY], // trailing bytes
+      ];
+      for (const [bytes, key] of cases) {
+        const { error } = await decryptAll(bytes, { resolveDataKey: () => key.slice() });
+        expect(error).toBeDefined();
+        if (bytes === keyIdAltered) {
+          expect((error as CryptoError).code).toBe(
+            formatVersion === 1 ? 'STREAM_HEADER_AUTH_FAILED' : 'CIPHERTEXT_KEY_MISMATCH',
+          );
+        }
+        expectAllZero(takeDerived(), 1);
+      }
+
+      // A consumer that stops early: the generator's finally still wipes.
+      for await (const _ of decryptEnvelope([stream], { resolveDataKey: () => KEY.slice() })) break;
+      expectAllZero(takeDerived(), 1);
+    },
+  );
 });

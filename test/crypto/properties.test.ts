@@ -4,12 +4,13 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { encryptEnvelope, type StreamFormatVersion } from '../../client/envelope-stream.js';
 import { openBlob, parseBlob, sealBlob } from '../../enclave/crypto/ciphertext-blob.js';
 import { CryptoError } from '../../shared/crypto-errors.js';
 import { decodeContext, encodeContext, normalizeContext } from '../../shared/encryption-context.js';
 import { SuiteId } from '../../shared/suites.js';
 import { runs } from '../helpers/property-runs.js';
-import { decryptAll, detBytes, encryptAll } from './helpers.js';
+import { concatBytes, decryptAll, detBytes, encryptAll, pieces } from './helpers.js';
 
 const KEY = detBytes('prop kek', 32);
 const DATA_KEY = detBytes('prop data key', 32);
@@ -167,9 +168,12 @@ describe('ciphertext blob properties', () => {
 describe('envelope stream properties', () => {
   const streamArb = fc.record({
     suite: suiteArb,
+    formatVersion: fc.constantFrom<StreamFormatVersion>(2, 1),
     plaintext: fc.uint8Array({ maxLength: 700 }),
     chunkSize: fc.integer({ min: 1, max: 300 }),
     writeSize: fc.integer({ min: 1, max: 800 }),
+    // Empty pieces between the others (0: none): the encryptor must treat them as nothing.
+    emptyEvery: fc.integer({ min: 0, max: 3 }),
     readSize: fc.integer({ min: 1, max: 2000 }),
     context: contextArb,
     keyId: keyIdArb,
@@ -179,7 +183,14 @@ describe('envelope stream properties', () => {
     await fc.assert(
       fc.asyncProperty(streamArb, async (s) => {
         const opts = { ...s, dataKey: DATA_KEY, encryptedDataKey: Uint8Array.of(1, 2, 3) };
-        const stream = await encryptAll(s.plaintext, opts, s.writeSize);
+        const input = pieces(s.plaintext, s.writeSize).flatMap((p, i) =>
+          s.emptyEvery > 0 && i % s.emptyEvery === 0 ? [new Uint8Array(0), p] : [p],
+        );
+        if (s.emptyEvery > 0) input.push(new Uint8Array(0));
+        const parts: Uint8Array[] = [];
+        for await (const part of encryptEnvelope(input, opts)) parts.push(part);
+        const stream = concatBytes(parts);
+        expect(stream[4]).toBe(s.formatVersion);
         const { plaintext, error } = await decryptAll(
           stream,
           { resolveDataKey: () => DATA_KEY.slice(), context: s.context },

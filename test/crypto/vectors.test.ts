@@ -7,14 +7,16 @@
  * generator is skipped and the committed file is checked:
  *   1. each vector decrypts with the implementation, and re-encrypts to identical bytes with its fixed randomness;
  *   2. each vector is also opened by an independent reader written from the document alone (layout, HKDF labels,
- *      nonces, AAD) using node:crypto and @noble/ciphers directly — so the document and the code agree.
+ *      nonces, AAD) using node:crypto, @noble/ciphers and @noble/hashes directly (both key schedules from
+ *      @noble/hashes, not the implementation's node:crypto) — so the document and the code agree.
  */
-import { createCipheriv, createDecipheriv, createHash, hkdfSync } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
+import { hkdf as nobleHkdf } from '@noble/hashes/hkdf.js';
 import { hmac as nobleHmac } from '@noble/hashes/hmac.js';
-import { sha512 } from '@noble/hashes/sha2.js';
+import { sha384, sha512 } from '@noble/hashes/sha2.js';
 import { describe, expect, it, vi } from 'vitest';
 import { encryptEnvelope, type StreamFormatVersion } from '../../client/envelope-stream.js';
 import { openBlob, parseBlob, sealBlob } from '../../enclave/crypto/ciphertext-blob.js';
@@ -101,7 +103,7 @@ const isAes = (suiteId: number) => suiteId === 1 || suiteId === 3;
 const u32 = (n: number) => Uint8Array.of(n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff);
 
 /**
- * The key schedule, split into (key, commitment): suites 1-2 HKDF-SHA-384 to 64 bytes (node:crypto); suites 3-4 the
+ * The key schedule, split into (key, commitment): suites 1-2 HKDF-SHA-384 to 64 bytes (@noble/hashes); suites 3-4 the
  * SP 800-108r1 counter-mode KDF with HMAC-SHA-512, one block, computed with @noble/hashes' HMAC (not the
  * implementation's node:crypto call).
  */
@@ -114,7 +116,7 @@ function refKeys(
 ): [Uint8Array, Uint8Array] {
   const okm =
     suiteId <= 2
-      ? new Uint8Array(hkdfSync('sha384', key, salt, concatBytes([ascii(`EKMS-${kind}-V1`), p]), 64))
+      ? nobleHkdf(sha384, key, salt, concatBytes([ascii(`EKMS-${kind}-V1`), p]), 64)
       : nobleHmac(
           sha512,
           key,

@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { EkmsClient } from '../../client/sdk.js';
 import type { Host } from '../../host/host.js';
 import { connectTo } from '../helpers/connect.js';
@@ -200,6 +200,13 @@ describe('key service with the real processes', () => {
     );
     expect(v1[4]).toBe(1);
     expect((await collect(Readable.from([v1]).pipe(c.decryptStream()))).equals(data)).toBe(true);
+    // Bad layout options fail before the KMS is asked for a data key.
+    const gdk = vi.spyOn(c, 'generateDataKey');
+    for (const bad of [{ formatVersion: 3 as unknown as 1 }, { chunkSize: 0 }]) {
+      await expect(c.encryptStream(keyId, bad)).rejects.toMatchObject({ code: 'CRYPTO_PARAMETER_INVALID' });
+    }
+    expect(gdk).not.toHaveBeenCalled();
+    gdk.mockRestore();
     const truncated = encrypted.subarray(0, encrypted.length - 100);
     await expect(collect(Readable.from([truncated]).pipe(c.decryptStream()))).rejects.toMatchObject({
       code: 'STREAM_TRUNCATED',
