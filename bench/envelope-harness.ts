@@ -6,6 +6,7 @@
  * time but not CPU time. Every contender here is synchronous work on the main thread plus V8's GC threads, so CPU
  * time (user + system, GC threads included) equals wall time on an idle machine and charges allocation honestly.
  */
+import { readdirSync, readFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { GCProfiler } from 'node:v8';
 
@@ -90,6 +91,33 @@ function processCpuMicros(): number {
   return u.user + u.system;
 }
 
+/**
+ * On-CPU microseconds used so far by this process's threads other than the main one: V8's garbage-collection and
+ * compiler threads (and libuv's pool, idle in these benchmarks), from Linux's per-thread scheduler statistics
+ * (`/proc/self/task/<tid>/schedstat`, nanoseconds). Undefined where those are not available. A thread that exits
+ * takes its time with it; V8's helper threads live as long as the process.
+ */
+export function helperThreadCpuMicros(): number | undefined {
+  let tasks: string[];
+  try {
+    tasks = readdirSync('/proc/self/task');
+  } catch {
+    return undefined;
+  }
+  const main = String(process.pid);
+  let ns = 0;
+  for (const tid of tasks) {
+    if (tid === main) continue;
+    try {
+      const runNs = Number(readFileSync(`/proc/self/task/${tid}/schedstat`, 'latin1').split(' ')[0]);
+      if (Number.isFinite(runNs)) ns += runNs;
+    } catch {
+      // The thread exited between the listing and the read.
+    }
+  }
+  return ns / 1000;
+}
+
 function median(xs: readonly number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const mid = s.length >> 1;
@@ -98,12 +126,14 @@ function median(xs: readonly number[]): number {
 
 /**
  * What `measure` found: each contender's samples (MB per CPU second) and their median, by name; and per contender the
- * major (mark-compact) collections V8 ran during its timed samples, and its timed runs.
+ * major (mark-compact) collections V8 ran during its timed samples, the CPU time other threads than the main one used
+ * meanwhile (µs; undefined where it cannot be read), and its timed runs.
  */
 export interface Measured {
   readonly samples: ReadonlyMap<string, readonly number[]>;
   readonly median: ReadonlyMap<string, number>;
   readonly majorGcs: ReadonlyMap<string, number>;
+  readonly helperCpuMicros: ReadonlyMap<string, number> | undefined;
   readonly runs: ReadonlyMap<string, number>;
 }
 
@@ -146,6 +176,7 @@ export async function measure(
   contenders: readonly Contender[],
   { reps, samples, warmupMicros = 0 }: { reps: number; samples: number; warmupMicros?: number },
   cpuMicros: () => number = processCpuMicros,
+  helperCpu: () => number | undefined = helperThreadCpuMicros,
 ): Promise<Measured> {
   const figures = new Map<string, number[]>(contenders.map((c) => [c.name, []]));
   /* Precondition: names identify contenders (a row looks its pair up by name). */
@@ -177,23 +208,30 @@ export async function measure(
   }
   const rounds = samples + (samples % 2);
   const majorGcs = new Map<string, number>(contenders.map((c) => [c.name, 0]));
+  let helperMicros: Map<string, number> | undefined = new Map(contenders.map((c) => [c.name, 0]));
   for (let s = 0; s < rounds; s++) {
     for (const c of s % 2 === 0 ? contenders : reversed) {
       const n = c.reps ?? reps;
       let used = 0;
+      // Read outside the timed part (each read lists the threads and opens a file per thread).
+      const h0 = helperCpu();
       const collections = await majorGcsDuring(async () => {
         const t0 = cpuMicros();
         for (let i = 0; i < n; i++) await c.run();
         used = cpuMicros() - t0;
       });
+      const h1 = helperCpu();
       figures.get(c.name)!.push((bytes * n) / Math.max(1, used));
       majorGcs.set(c.name, majorGcs.get(c.name)! + collections);
+      if (h0 === undefined || h1 === undefined) helperMicros = undefined;
+      else helperMicros?.set(c.name, helperMicros.get(c.name)! + Math.max(0, h1 - h0));
     }
   }
   return {
     samples: figures,
     median: new Map([...figures].map(([name, xs]) => [name, median(xs)])),
     majorGcs,
+    helperCpuMicros: helperMicros,
     runs: new Map(contenders.map((c) => [c.name, rounds * (c.reps ?? reps)])),
   };
 }
@@ -242,6 +280,32 @@ export function majorGcRow(id: string, m: Measured, value: string, baseline: str
     return (100 * collections) / runs;
   };
   return row(id, 'major GCs/100 runs', per100(value), per100(baseline));
+}
+
+/**
+ * A row of the CPU time V8's helper threads (every thread but the main one) used per timed run of contender `value`
+ * and of `baseline`, in ms, from one `measure`; undefined where that time cannot be read. The process-CPU figures
+ * include it: in the collector mode of the majorGcRow each 64 MiB stream paid for about one concurrent major mark of
+ * V8's heap on those threads, 27–47 ms per stream against 2–4 outside it, charged to whichever sample was running
+ * (docs/performance.md). Ratio = value / baseline (0 when the baseline used none): not a target.
+ */
+export function helperCpuRow(
+  id: string,
+  m: Measured,
+  value: string,
+  baseline: string,
+): BenchResult | undefined {
+  const micros = m.helperCpuMicros;
+  if (micros === undefined) return undefined;
+  const perRun = (name: string): number => {
+    const runs = m.runs.get(name);
+    const used = micros.get(name);
+    if (runs === undefined || used === undefined || runs === 0) {
+      throw new Error(`benchmark ${id}: no timed runs of ${name}`);
+    }
+    return used / runs / 1000;
+  };
+  return row(id, 'helper-thread CPU ms/run', perRun(value), perRun(baseline));
 }
 
 /** A row: `value` against `baseline`, both in the same unit; ratio = value / baseline unless given. */

@@ -14,6 +14,8 @@
  *   `fs.createReadStream` delivers a file) into a sink that drops them, against node's own Cipher / Decipher stream
  *   (`createCipheriv` is a Transform) in the same pipeline: the like-for-like streaming baseline. Each is followed by
  *   `envelope.<op>.<size>.stream.major-gcs`: V8's major collections per 100 timed runs of each side (majorGcRow).
+ *   `envelope.<op>.<size>.stream.helper-cpu`: CPU ms per timed run on threads other than the main one, each side
+ *     (helperCpuRow; Linux only: the row is left out where per-thread times cannot be read).
  * - `envelope.<op>.<size>.vs-aws-esdk`: the same envelope pipeline against the AWS Encryption SDK for JavaScript
  *   (`@aws-crypto/client-node`, `buildClient(REQUIRE_ENCRYPT_REQUIRE_DECRYPT)`, a RawAesKeyringNode with an AES-256
  *   wrapping key) in the same pipeline (`encryptStream` / `decryptUnsignedMessageStream`), with matching parameters:
@@ -48,6 +50,7 @@ import {
   type Contender,
   collectSink,
   concatBytes,
+  helperCpuRow,
   MiB,
   majorGcRow,
   measure,
@@ -407,6 +410,8 @@ export async function benchEnvelope(options: BenchEnvelopeOptions = {}): Promise
     const found = [pairedRow(job.id, 'MB/s', m, job.value, job.baseline)];
     if (KIND_ORDER[job.kind] === '.stream') {
       found.push(majorGcRow(`${job.id}.major-gcs`, m, job.value, job.baseline));
+      const helpers = helperCpuRow(`${job.id}.helper-cpu`, m, job.value, job.baseline);
+      if (helpers !== undefined) found.push(helpers);
     }
     rows.set(job, found);
   }

@@ -15,7 +15,15 @@ import {
   type RerunDeps,
   rerunWithBenchAllocator,
 } from '../../bench/allocator.js';
-import { type Measured, majorGcRow, measure, pairedRow, row } from '../../bench/envelope-harness.js';
+import {
+  helperCpuRow,
+  helperThreadCpuMicros,
+  type Measured,
+  majorGcRow,
+  measure,
+  pairedRow,
+  row,
+} from '../../bench/envelope-harness.js';
 
 function measured(samples: Record<string, number[]>): Measured {
   const median = (xs: number[]) => {
@@ -26,6 +34,7 @@ function measured(samples: Record<string, number[]>): Measured {
     samples: new Map(Object.entries(samples)),
     median: new Map(Object.entries(samples).map(([k, v]) => [k, median(v)])),
     majorGcs: new Map(Object.keys(samples).map((k) => [k, 0])),
+    helperCpuMicros: new Map(Object.keys(samples).map((k) => [k, 0])),
     runs: new Map(Object.entries(samples).map(([k, v]) => [k, v.length])),
   };
 }
@@ -90,6 +99,64 @@ describe('majorGcRow', () => {
   });
 });
 
+describe('helperCpuRow', () => {
+  it("reports each side's helper-thread CPU in ms per timed run, and nothing where it could not be read", () => {
+    const m: Measured = {
+      ...measured({ env: [1, 1], raw: [1, 1] }),
+      helperCpuMicros: new Map([
+        ['env', 600_000],
+        ['raw', 200_000],
+      ]),
+      runs: new Map([
+        ['env', 20],
+        ['raw', 20],
+      ]),
+    };
+    expect(helperCpuRow('h', m, 'env', 'raw')).toEqual({
+      id: 'h',
+      unit: 'helper-thread CPU ms/run',
+      value: 30,
+      baseline: 10,
+      ratio: 3,
+    });
+    expect(() => helperCpuRow('h', m, 'env', 'other')).toThrow(/no timed runs of other/);
+    expect(helperCpuRow('h', { ...m, helperCpuMicros: undefined }, 'env', 'raw')).toBeUndefined();
+  });
+});
+
+describe('helperThreadCpuMicros', () => {
+  it.skipIf(helperThreadCpuMicros() === undefined)(
+    'counts the CPU time of a thread other than the main one (Linux /proc; skipped where unavailable)',
+    async () => {
+      const before = helperThreadCpuMicros()!;
+      // A worker thread that spins until its own thread has used 40 ms of CPU (its own schedstat), then exits:
+      // the amount is fixed by the worker, not by a clock, so the lower bound holds on a loaded machine too.
+      const { Worker } = await import('node:worker_threads');
+      const worker = new Worker(
+        `const fs = require('node:fs');
+         const own = () => Number(fs.readFileSync('/proc/thread-self/schedstat', 'latin1').split(' ')[0]) / 1000;
+         const start = own();
+         let x = 0;
+         while (own() - start < 40_000) for (let i = 0; i < 10_000; i++) x += i;
+         const { parentPort } = require('node:worker_threads');
+         parentPort.postMessage(own() - start + (x & 0));
+         parentPort.once('message', () => {}); // stay alive (and counted) until terminated`,
+        { eval: true },
+      );
+      const burned = await new Promise<number>((resolve, reject) => {
+        worker.once('message', resolve);
+        worker.once('error', reject);
+      });
+      // Read while the worker's thread still exists (a thread that exits takes its time with it): it waits for a
+      // message that never comes until terminate().
+      const after = helperThreadCpuMicros()!;
+      await worker.terminate();
+      expect(burned).toBeGreaterThanOrEqual(40_000);
+      expect(after - before).toBeGreaterThanOrEqual(40_000);
+    },
+  );
+});
+
 describe('measure', () => {
   /** A CPU clock that only the contenders advance: each run of `name` costs `cost[name]` µs. */
   function fakeClock(cost: Record<string, number>) {
@@ -105,6 +172,37 @@ describe('measure', () => {
     });
     return { c, calls, clock: () => now };
   }
+
+  it("adds up the helper threads' CPU over each contender's timed samples only, or reports none if unreadable", async () => {
+    const { c, clock } = fakeClock({ a: 1, b: 1 });
+    // A helper-thread clock that the contenders advance: each run of a costs 7 µs on other threads, of b 3 µs.
+    let helper = 0;
+    const runs = { a: 0, b: 0 };
+    const contender = (name: 'a' | 'b', cost: number) => {
+      const base = c(name);
+      return {
+        ...base,
+        run: () => {
+          base.run();
+          runs[name]++;
+          helper += cost;
+        },
+      };
+    };
+    const m = await measure(
+      1000,
+      [contender('a', 7), contender('b', 3)],
+      { reps: 2, samples: 4 },
+      clock,
+      () => helper,
+    );
+    // Warm-up runs (2 rounds × 2 reps) are not counted: 4 timed rounds × 2 reps each.
+    expect(runs).toEqual({ a: 12, b: 12 });
+    expect(m.helperCpuMicros?.get('a')).toBe(8 * 7);
+    expect(m.helperCpuMicros?.get('b')).toBe(8 * 3);
+    const none = await measure(1000, [c('a'), c('b')], { reps: 1, samples: 2 }, clock, () => undefined);
+    expect(none.helperCpuMicros).toBeUndefined();
+  });
 
   it('takes one sample of each contender per round, alternating the order, after two warm-up rounds', async () => {
     const { c, calls, clock } = fakeClock({ a: 1, b: 1 });
