@@ -271,15 +271,18 @@ export function pairedRow(
  * (0 when the baseline ran none): not a target.
  */
 export function majorGcRow(id: string, m: Measured, value: string, baseline: string): BenchResult {
-  const per100 = (name: string): number => {
-    const runs = m.runs.get(name);
-    const collections = m.majorGcs.get(name);
-    if (runs === undefined || collections === undefined || runs === 0) {
-      throw new Error(`benchmark ${id}: no timed runs of ${name}`);
-    }
-    return (100 * collections) / runs;
-  };
+  const per100 = (name: string) => 100 * perTimedRun(id, m, m.majorGcs, name);
   return row(id, 'major GCs/100 runs', per100(value), per100(baseline));
+}
+
+/** `totals` of contender `name` (summed over its timed samples) per timed run. */
+function perTimedRun(id: string, m: Measured, totals: ReadonlyMap<string, number>, name: string): number {
+  const runs = m.runs.get(name);
+  const total = totals.get(name);
+  if (runs === undefined || total === undefined || runs === 0) {
+    throw new Error(`benchmark ${id}: no timed runs of ${name}`);
+  }
+  return total / runs;
 }
 
 /**
@@ -297,15 +300,8 @@ export function helperCpuRow(
 ): BenchResult | undefined {
   const micros = m.helperCpuMicros;
   if (micros === undefined) return undefined;
-  const perRun = (name: string): number => {
-    const runs = m.runs.get(name);
-    const used = micros.get(name);
-    if (runs === undefined || used === undefined || runs === 0) {
-      throw new Error(`benchmark ${id}: no timed runs of ${name}`);
-    }
-    return used / runs / 1000;
-  };
-  return row(id, 'helper-thread CPU ms/run', perRun(value), perRun(baseline));
+  const ms = (name: string) => perTimedRun(id, m, micros, name) / 1000;
+  return row(id, 'helper-thread CPU ms/run', ms(value), ms(baseline));
 }
 
 /** A row: `value` against `baseline`, both in the same unit; ratio = value / baseline unless given. */

@@ -391,7 +391,8 @@ export class EnvelopeEncryptor {
     try {
       header.set(commitment, commitAt);
       if (version === STREAM_FORMAT_V1) {
-        header.set(headerTag(suite, streamKey, header.subarray(0, commitAt + 32)), commitAt + 32);
+        const tagAt = commitAt + suite.commitmentBytes;
+        header.set(headerTag(suite, streamKey, header.subarray(0, tagAt)), tagAt);
       }
     } catch (err) {
       streamKey.fill(0);
@@ -424,8 +425,9 @@ export class EnvelopeEncryptor {
   /**
    * Adds plaintext; appends any output (header, complete regular records) to `out`. Holds at most one chunk of
    * input by reference: do not modify a piece after passing it (nor reuse its memory for the next read). In format 2
-   * the last bytes given are always held until the next `update` or `finish`, since they may be the final chunk. Output pieces may be views of shared memory (the
-   * header and each record's AAD, of which the prefix is a view, come from Node's pool): read each through
+   * the last bytes given are always held until the next `update` or `finish`, since they may be the final chunk.
+   * Output pieces may be views of shared memory (the header and each record's AAD, of which the prefix is a view,
+   * come from Node's pool): read each through
    * `byteOffset`/`byteLength`, never `.buffer` alone, and never write through `.buffer`.
    * @throws CryptoError CRYPTO_PARAMETER_INVALID (not bytes, or after finish), STREAM_LIMIT_EXCEEDED.
    */
