@@ -24,7 +24,8 @@
  * - `envelope.<op>.1MiB.vs-aws-esdk-defaults`: against the ESDK at its defaults (signing suite
  *   ALG_AES256_GCM_IV12_TAG16_HKDF_SHA512_COMMIT_KEY_ECDSA_P384, 4 KiB frames): what a user gets without options.
  * Contenders take turns (bench/envelope-harness.ts); each figure is the median MB/s per CPU second over the samples,
- * each ratio from pairs of rounds (pairedRow).
+ * each ratio from pairs of rounds (pairedRow). `npm run bench` runs this suite under the collector setting
+ * (bench/collector.ts: V8's old-generation growing factor fixed, decision 45; the machine line says which).
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';

@@ -7,6 +7,7 @@ import { cpus, totalmem } from 'node:os';
 import { allocatorSetting, rerunWithBenchAllocator } from './allocator.js';
 import { benchNitro } from './attestation-nitro.js';
 import { benchSnp } from './attestation-snp.js';
+import { collectorSetting, withBenchCollector } from './collector.js';
 import { benchEnvelope } from './envelope.js';
 import { benchEnvelopeMemory } from './envelope-memory.js';
 import { benchKmsService } from './kms-service.js';
@@ -24,7 +25,8 @@ interface Row {
 const suites: Record<string, () => Promise<readonly Row[]>> = {
   'attestation-nitro': () => benchNitro(),
   'attestation-snp': () => benchSnp(),
-  envelope: () => benchEnvelope(),
+  // With the bench's collector setting (bench/collector.ts); the machine line says which.
+  envelope: () => withBenchCollector(() => benchEnvelope()),
   xwing: () => benchXWing(),
   primitives: () => benchPrimitives(),
   'envelope-1gib': () => benchEnvelopeMemory(),
@@ -62,6 +64,7 @@ async function main(): Promise<void> {
     cpu: cpus()[0]?.model ?? 'unknown',
     memoryGiB: Math.round(totalmem() / 2 ** 30),
     allocator,
+    ...(collectorSetting() === undefined ? {} : { envelopeCollector: collectorSetting() }),
     date: new Date().toISOString(),
   };
   if (json) {
