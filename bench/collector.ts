@@ -8,16 +8,17 @@
  * mark-compact the limit is max(old size × factor, old size + 8 MiB) + the new space's capacity, with a factor V8
  * adapts from 1.1 up. The bench process's old generation is ~16–20 MiB, so it can be left ~8 MiB of headroom, while
  * a 64 MiB stream's output buffers reach ~32 MiB before a scavenge frees them (V8 scavenges once the new space's
- * external buffers pass twice its 16 MiB semi-space). Once a mark-compact set such a limit, the next stream's outputs
- * started the next marking, and so on: about one full mark of the heap per stream (27–47 ms of CPU on V8's helper
- * threads), for node's stream and for ours alike, charged by the process-CPU figure to whichever sample was running
- * (docs/performance.md, decision 45). A factor of 5 leaves ~80 MiB of headroom: in six runs of the 64 MiB stream pairs
- * with it no timed sample ran a major collection; seven runs without it had the mode in one (103 and 91 major
- * collections per 100 runs). It changes when V8 collects, not what either contender computes or allocates.
+ * external buffers pass twice its 16 MiB semi-space). That is consistent with what the bench showed (decision 45,
+ * docs/performance.md): in some processes about one full mark of the heap per 64 MiB stream, started by the
+ * allocation limit, for node's stream and ours alike, charged by the process-CPU figure to whichever sample was
+ * running. A factor of 5 leaves ~80 MiB of headroom; with it no run of the 64 MiB stream pairs ran a major collection
+ * in a timed sample (counts in the docs). It changes when V8 collects, not what either contender computes or
+ * allocates.
  *
  * It is a measuring condition, not a user's process, whose heap decides its own limit: `EKMS_BENCH_DEFAULT_COLLECTOR=1`
- * measures with V8's adaptive factor, and a `--heap-growing-percent` given to node is left as it is. The machine line
- * of the report says which.
+ * measures with V8's adaptive factor, and a `--heap-growing-percent` on the bench process's own node command line
+ * (`node --expose-gc --heap-growing-percent=N dist/bench.mjs`; `npm run bench` does not pass node options on, and
+ * node refuses the flag in NODE_OPTIONS) is left as it is. The machine line of the report says which.
  */
 import { setFlagsFromString } from 'node:v8';
 
@@ -25,7 +26,10 @@ import { setFlagsFromString } from 'node:v8';
 export const BENCH_HEAP_GROWING_PERCENT = 400;
 
 /** How the envelope suite's collector was set, for the machine line of the report. */
-export type CollectorSetting = `heap-growing-percent=${number}` | 'user V8 flags' | 'default';
+export type CollectorSetting =
+  | `heap-growing-percent=${typeof BENCH_HEAP_GROWING_PERCENT}`
+  | 'user V8 flags'
+  | 'default';
 
 /** What the setting needs from the platform (injectable for tests). */
 export interface CollectorDeps {
@@ -33,12 +37,15 @@ export interface CollectorDeps {
   /** The node command line's options (process.execArgv). */
   readonly execArgv: readonly string[];
   readonly setFlags: (flags: string) => void;
+  /** A full collection (globalThis.gc under --expose-gc), so that the limit set with the factor does not outlive it. */
+  readonly collect: (() => void) | undefined;
 }
 
 const defaultDeps: CollectorDeps = {
   env: process.env,
   execArgv: process.execArgv,
   setFlags: setFlagsFromString,
+  collect: (globalThis as { gc?: () => void }).gc,
 };
 
 let used: CollectorSetting | undefined;
@@ -57,7 +64,9 @@ export function chooseCollectorSetting(deps: Pick<CollectorDeps, 'env' | 'execAr
 
 /**
  * Runs `run` with the bench's growing factor (see above), then sets V8's adaptive factor back (0), also when `run`
- * throws. With `EKMS_BENCH_DEFAULT_COLLECTOR=1`, or a growing percent on node's command line, it sets nothing.
+ * throws, and runs a full collection where it can (the limit computed with the factor lasts until the next
+ * mark-compact; the suites after this one start from V8's own). With `EKMS_BENCH_DEFAULT_COLLECTOR=1`, or a growing
+ * percent on node's command line, it sets nothing.
  */
 export async function withBenchCollector<T>(
   run: () => Promise<T>,
@@ -71,5 +80,6 @@ export async function withBenchCollector<T>(
     return await run();
   } finally {
     deps.setFlags('--heap-growing-percent=0');
+    deps.collect?.();
   }
 }

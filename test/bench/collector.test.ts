@@ -15,7 +15,7 @@ import {
 
 function deps(env: NodeJS.ProcessEnv = {}, execArgv: string[] = []): { d: CollectorDeps; calls: string[] } {
   const calls: string[] = [];
-  return { d: { env, execArgv, setFlags: (f) => calls.push(f) }, calls };
+  return { d: { env, execArgv, setFlags: (f) => calls.push(f), collect: () => calls.push('gc') }, calls };
 }
 
 describe('withBenchCollector', () => {
@@ -31,6 +31,7 @@ describe('withBenchCollector', () => {
     expect(calls).toEqual([
       `--heap-growing-percent=${BENCH_HEAP_GROWING_PERCENT}`,
       '--heap-growing-percent=0',
+      'gc',
     ]);
     expect(collectorSetting()).toBe(`heap-growing-percent=${BENCH_HEAP_GROWING_PERCENT}`);
   });
@@ -43,7 +44,16 @@ describe('withBenchCollector', () => {
         throw boom;
       }, d),
     ).rejects.toBe(boom);
-    expect(calls.at(-1)).toBe('--heap-growing-percent=0');
+    expect(calls.slice(1)).toEqual(['--heap-growing-percent=0', 'gc']);
+  });
+
+  it('sets the factor back without a collection where none is exposed', async () => {
+    const { d, calls } = deps();
+    await withBenchCollector(async () => undefined, { ...d, collect: undefined });
+    expect(calls).toEqual([
+      `--heap-growing-percent=${BENCH_HEAP_GROWING_PERCENT}`,
+      '--heap-growing-percent=0',
+    ]);
   });
 
   it('sets nothing with EKMS_BENCH_DEFAULT_COLLECTOR=1', async () => {
@@ -82,5 +92,29 @@ describe('the flag the setting uses', () => {
     expect(known.status, known.stderr.toString()).toBe(0);
     const unknown = spawnSync(process.execPath, ['--heap-growing-percentage=400', '-e', '0']);
     expect(unknown.status).not.toBe(0);
+  });
+
+  it('takes effect when set at run time, as withBenchCollector sets it (V8 computes the next limit with it)', () => {
+    // V8 prints each new old-generation limit with the factor it used; setFlagsFromString of an unknown or ignored
+    // flag would be silent, so this watches the factor itself: 5.0 after the run-time setting, not without it.
+    const limits = (script: string): string[] => {
+      const r = spawnSync(process.execPath, ['--expose-gc', '--trace-gc-verbose', '-e', script]);
+      expect(r.status, r.stderr.toString()).toBe(0);
+      return r.stdout
+        .toString()
+        .split('\n')
+        .filter((l) => l.includes('[HeapController] Limit:'));
+    };
+    const factor = (1 + BENCH_HEAP_GROWING_PERCENT / 100).toFixed(1);
+    const set = limits(
+      `require('node:v8').setFlagsFromString('--heap-growing-percent=${BENCH_HEAP_GROWING_PERCENT}'); gc();`,
+    );
+    expect(set.length).toBeGreaterThan(0);
+    expect(set.at(-1)).toContain(`(${factor})`);
+    const reset = limits(
+      `const v8 = require('node:v8'); v8.setFlagsFromString('--heap-growing-percent=${BENCH_HEAP_GROWING_PERCENT}'); v8.setFlagsFromString('--heap-growing-percent=0'); gc();`,
+    );
+    expect(reset.length).toBeGreaterThan(0);
+    expect(reset.at(-1)).not.toContain(`(${factor})`);
   });
 });
