@@ -51,7 +51,7 @@ import {
 } from 'node:crypto';
 import { Transform } from 'node:stream';
 import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
-import { allocUninitialized } from '../shared/bytes.js';
+import { allocUninitialized, copyBytes } from '../shared/bytes.js';
 import { CryptoError } from '../shared/crypto-errors.js';
 import {
   decodeContext,
@@ -240,6 +240,11 @@ function setNonceIndex(nonce: Uint8Array, index: number): void {
   nonce[at + 1] = (index >>> 16) & 0xff;
   nonce[at + 2] = (index >>> 8) & 0xff;
   nonce[at + 3] = index & 0xff;
+}
+
+/** The big-endian u16 at `at`. */
+function readU16(bytes: Uint8Array, at: number): number {
+  return (bytes[at]! << 8) | bytes[at + 1]!;
 }
 
 /** The big-endian u32 at `at`. */
@@ -547,6 +552,15 @@ class ByteQueue {
     }
   }
 
+  /**
+   * The first `n` bytes without consuming them: a view of the first part when it holds them all (no copy), else a
+   * pooled copy. Only to be read, and only until the queue or its parts change. Requires n <= length.
+   */
+  view(n: number): Uint8Array {
+    const head = this.#parts[this.#start];
+    return head !== undefined && head.length >= n ? head.subarray(0, n) : this.peek(n);
+  }
+
   /** Copies the first `n` bytes without consuming them (into pooled memory). Requires n <= length. */
   peek(n: number): Uint8Array {
     // Pooled even when small: what is read here goes to node:crypto (tags) or under a DataView (header fields).
@@ -811,7 +825,10 @@ export class EnvelopeDecryptor {
   /** Validates what is available of the header; returns true once it is complete and structurally valid. */
   #parseHeader(): boolean {
     const q = this.#queue;
-    const magicBytes = q.peek(Math.min(q.length, 5));
+    // Fields are read from views of the input where one piece holds them (a header usually arrives whole in the
+    // first piece), big-endian byte by byte (no DataView: over a small input array it would move that array off
+    // V8's heap); the complete header is copied once, below.
+    const magicBytes = q.view(Math.min(q.length, 5));
     for (let i = 0; i < Math.min(magicBytes.length, 4); i++) {
       /* Precondition: the input starts with the "EKMS" magic. */
       if (magicBytes[i] !== STREAM_MAGIC[i]) {
@@ -830,15 +847,14 @@ export class EnvelopeDecryptor {
       }
     }
     while (q.length >= this.#headerNeed) {
-      const bytes = q.peek(this.#headerNeed);
-      const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      const bytes = q.view(this.#headerNeed);
       const L = bytes[43]!;
       switch (this.#headerStage) {
         case 0: {
           // Fixed fields through the key id length.
           /* Precondition: the suite id is registered. */
-          getSuite(view.getUint16(5));
-          const chunkSize = view.getUint32(7);
+          getSuite(readU16(bytes, 5));
+          const chunkSize = readU32(bytes, 7);
           /* Precondition: the chunk size lies in 1 .. maxChunkSize (bounds what a chunk may make us hold). */
           if (chunkSize < STREAM_LIMITS.minChunkSize || chunkSize > this.#maxChunkSize) {
             throw headerInvalid(`chunk size ${chunkSize} is outside 1..${this.#maxChunkSize}`);
@@ -855,7 +871,7 @@ export class EnvelopeDecryptor {
             /* Precondition: the key id is printable ASCII. */
             if (bytes[i]! < 0x21 || bytes[i]! > 0x7e) throw headerInvalid('key id is not printable ASCII');
           }
-          const E = view.getUint16(44 + L);
+          const E = readU16(bytes, 44 + L);
           /* Precondition: the encrypted data key is 1 .. 8 KiB. */
           if (E === 0 || E > STREAM_LIMITS.maxEncryptedDataKeyBytes) {
             throw headerInvalid(
@@ -868,22 +884,22 @@ export class EnvelopeDecryptor {
         }
         case 2: {
           // The context length.
-          const C = view.getUint32(46 + L + view.getUint16(44 + L));
+          const C = readU32(bytes, 46 + L + readU16(bytes, 44 + L));
           /* Precondition: the context encoding is 2 .. MAX_CONTEXT_ENCODING_BYTES. */
           if (C < 2 || C > MAX_CONTEXT_ENCODING_BYTES) {
             throw headerInvalid(`context length ${C} is outside 2..${MAX_CONTEXT_ENCODING_BYTES}`);
           }
           // The commitment, and in format 1 the header tag.
-          const suite = getSuite(view.getUint16(5));
+          const suite = getSuite(readU16(bytes, 5));
           this.#headerNeed +=
             C + suite.commitmentBytes + (bytes[4] === STREAM_FORMAT_V1 ? suite.tagBytes : 0);
           this.#headerStage = 3;
           break;
         }
         default: {
-          // The whole header is available.
-          const E = view.getUint16(44 + L);
-          const C = view.getUint32(46 + L + E);
+          // The whole header is available: kept as a private (pooled) copy, since the input may be reused.
+          const E = readU16(bytes, 44 + L);
+          const C = readU32(bytes, 46 + L + E);
           let context: EncryptionContext;
           try {
             /* Precondition: the context is a canonical encoding of a valid context. */
@@ -891,17 +907,18 @@ export class EnvelopeDecryptor {
           } catch (cause) {
             throw headerInvalid(cause instanceof Error ? cause.message : 'bad context', cause);
           }
+          const kept = copyBytes(bytes);
           q.take(this.#headerNeed);
-          this.#headerBytes = bytes;
-          this.#contextBytes = bytes.subarray(50 + L + E, 50 + L + E + C);
+          this.#headerBytes = kept;
+          this.#contextBytes = kept.subarray(50 + L + E, 50 + L + E + C);
           this.#header = Object.freeze({
             // Checked above (the magic check runs on every call until the header is complete).
-            formatVersion: bytes[4] as StreamFormatVersion,
-            suite: getSuite(view.getUint16(5)),
-            chunkSize: view.getUint32(7),
-            messageId: bytes.slice(11, 43),
-            keyId: String.fromCharCode(...bytes.subarray(44, 44 + L)),
-            encryptedDataKey: bytes.slice(46 + L, 46 + L + E),
+            formatVersion: kept[4] as StreamFormatVersion,
+            suite: getSuite(readU16(kept, 5)),
+            chunkSize: readU32(kept, 7),
+            messageId: kept.slice(11, 43),
+            keyId: String.fromCharCode(...kept.subarray(44, 44 + L)),
+            encryptedDataKey: kept.slice(46 + L, 46 + L + E),
             context,
           });
           return true;

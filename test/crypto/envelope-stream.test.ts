@@ -777,6 +777,31 @@ describe('envelope stream: parameters and limits', () => {
     expect(given.every((b) => b === 0)).toBe(true);
   });
 
+  it('keeps its own copy of the header: a piece that held it may be overwritten once update returned', async () => {
+    for (const formatVersion of FORMATS) {
+      const enc = new EnvelopeEncryptor(encOptions({ formatVersion }));
+      const out: Uint8Array[] = [];
+      const pt = detBytes('header copy', 150);
+      enc.update(pt, out);
+      enc.finish(out);
+      const stream = concatBytes(out);
+      const headerLength = enc.header.length;
+      // The header alone in one piece (read from a view of it), then that memory reused while the key is resolved.
+      const piece = stream.slice(0, headerLength);
+      const dec = new EnvelopeDecryptor({ resolveDataKey: async () => DATA_KEY.slice() });
+      const plain: Uint8Array[] = [];
+      const pending = dec.update(piece, plain);
+      expect(pending).toBeInstanceOf(Promise);
+      piece.fill(0xee);
+      await pending;
+      await dec.update(stream.slice(headerLength), plain);
+      dec.finish(plain);
+      expect(concatBytes(plain)).toEqual(pt);
+      expect(dec.header?.encryptedDataKey).toEqual(EDK);
+      expect({ ...dec.header?.context }).toEqual(CONTEXT);
+    }
+  });
+
   it('is deterministic given the message id (testRandom)', async () => {
     const pt = detBytes('det', 300);
     const a = await encryptAll(pt, encOptions({ testRandom: detRandom('m') }));

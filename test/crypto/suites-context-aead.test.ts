@@ -270,6 +270,36 @@ describe('encryption context', () => {
     );
   });
 
+  it('decode remembers the last encoding: same bytes, same frozen object; nothing else carries over', () => {
+    const enc = encodeContext({ tenant: 'acme', region: 'eu' });
+    const first = decodeContext(enc);
+    expect(decodeContext(Uint8Array.from(enc))).toBe(first);
+    // What is remembered is a private copy: rewriting the caller's array in place is a new encoding.
+    const buf = encodeContext({ tenant: 'acmx', region: 'eu' });
+    const before = decodeContext(buf);
+    buf.set(encodeContext({ tenant: 'acmf', region: 'eu' }));
+    const after = decodeContext(buf);
+    expect(after).not.toBe(before);
+    expect({ ...after }).toEqual({ region: 'eu', tenant: 'acmf' });
+    // A failed decode leaves the remembered one in place.
+    const again = decodeContext(enc);
+    expectCode(() => decodeContext(enc.subarray(0, enc.length - 1)), 'CONTEXT_INVALID', /ends early/);
+    expect(decodeContext(enc)).toBe(again);
+    // A decode that allowed the reserved prefix neither reads nor leaves anything for one that does not.
+    const reserved = encodeContext({ 'ekms:key': 'k1' }, { allowReservedPrefix: true });
+    expect({ ...decodeContext(reserved, { allowReservedPrefix: true }) }).toEqual({ 'ekms:key': 'k1' });
+    expectCode(() => decodeContext(reserved), 'CONTEXT_INVALID', /reserved/);
+    const plainOnce = decodeContext(enc);
+    expect(decodeContext(enc, { allowReservedPrefix: true })).not.toBe(plainOnce);
+    // Large encodings are not kept (the memory it holds stays bounded): equal results, not the same object.
+    const big = encodeContext({ k: 'v'.repeat(1024) });
+    expect(big.length).toBeGreaterThan(1024);
+    const bigFirst = decodeContext(big);
+    const bigSecond = decodeContext(big);
+    expect(bigSecond).not.toBe(bigFirst);
+    expect({ ...bigSecond }).toEqual({ ...bigFirst });
+  });
+
   it('a normalized context is reused as validated, and only under the option it was validated with', () => {
     const plain = { b: '2', a: '1' };
     const normalized = normalizeContext(plain);
