@@ -563,7 +563,7 @@ class ByteQueue {
 
   /** Copies the first `n` bytes without consuming them (into pooled memory). Requires n <= length. */
   peek(n: number): Uint8Array {
-    // Pooled even when small: what is read here goes to node:crypto (tags) or under a DataView (header fields).
+    // Pooled even when small: what is read here goes to node:crypto (tags, record prefixes, the header's copy).
     const out = allocUninitialized(n);
     this.#copy(out, 0, n);
     return out;
@@ -710,6 +710,8 @@ export class EnvelopeDecryptor {
   /**
    * Adds ciphertext; appends authenticated plaintext to `out`. Returns a promise while the data key is resolved.
    * If it throws (or the promise rejects), `out` holds the plaintext of the chunks authenticated before the failure.
+   * Holds the bytes it has not consumed yet by reference: do not modify a piece after passing it (a header split
+   * over pieces is checked field by field as they arrive). The complete header is the decryptor's own copy.
    * @throws CryptoError STREAM_HEADER_INVALID, CIPHERTEXT_VERSION_UNSUPPORTED, SUITE_UNKNOWN, CONTEXT_MISMATCH,
    *   STREAM_DATA_KEY_UNAVAILABLE, CIPHERTEXT_KEY_MISMATCH, STREAM_HEADER_AUTH_FAILED, STREAM_CHUNK_INVALID,
    *   STREAM_CHUNK_OUT_OF_ORDER, STREAM_CHUNK_AUTH_FAILED, STREAM_LIMIT_EXCEEDED, STREAM_TRAILING_BYTES,
@@ -848,84 +850,106 @@ export class EnvelopeDecryptor {
     }
     while (q.length >= this.#headerNeed) {
       const bytes = q.view(this.#headerNeed);
-      const L = bytes[43]!;
-      switch (this.#headerStage) {
-        case 0: {
-          // Fixed fields through the key id length.
-          /* Precondition: the suite id is registered. */
-          getSuite(readU16(bytes, 5));
-          const chunkSize = readU32(bytes, 7);
-          /* Precondition: the chunk size lies in 1 .. maxChunkSize (bounds what a chunk may make us hold). */
-          if (chunkSize < STREAM_LIMITS.minChunkSize || chunkSize > this.#maxChunkSize) {
-            throw headerInvalid(`chunk size ${chunkSize} is outside 1..${this.#maxChunkSize}`);
-          }
-          /* Precondition: the key id length is 1..255. */
-          if (L === 0) throw headerInvalid('empty key id');
-          this.#headerNeed = 46 + L;
-          this.#headerStage = 1;
-          break;
-        }
-        case 1: {
-          // Key id and the encrypted data key length.
-          for (let i = 44; i < 44 + L; i++) {
-            /* Precondition: the key id is printable ASCII. */
-            if (bytes[i]! < 0x21 || bytes[i]! > 0x7e) throw headerInvalid('key id is not printable ASCII');
-          }
-          const E = readU16(bytes, 44 + L);
-          /* Precondition: the encrypted data key is 1 .. 8 KiB. */
-          if (E === 0 || E > STREAM_LIMITS.maxEncryptedDataKeyBytes) {
-            throw headerInvalid(
-              `encrypted data key length ${E} is outside 1..${STREAM_LIMITS.maxEncryptedDataKeyBytes}`,
-            );
-          }
-          this.#headerNeed = 50 + L + E;
-          this.#headerStage = 2;
-          break;
-        }
-        case 2: {
-          // The context length.
-          const C = readU32(bytes, 46 + L + readU16(bytes, 44 + L));
-          /* Precondition: the context encoding is 2 .. MAX_CONTEXT_ENCODING_BYTES. */
-          if (C < 2 || C > MAX_CONTEXT_ENCODING_BYTES) {
-            throw headerInvalid(`context length ${C} is outside 2..${MAX_CONTEXT_ENCODING_BYTES}`);
-          }
-          // The commitment, and in format 1 the header tag.
-          const suite = getSuite(readU16(bytes, 5));
-          this.#headerNeed +=
-            C + suite.commitmentBytes + (bytes[4] === STREAM_FORMAT_V1 ? suite.tagBytes : 0);
-          this.#headerStage = 3;
-          break;
-        }
-        default: {
-          // The whole header is available: kept as a private (pooled) copy, since the input may be reused.
-          const E = readU16(bytes, 44 + L);
-          const C = readU32(bytes, 46 + L + E);
-          let context: EncryptionContext;
-          try {
-            /* Precondition: the context is a canonical encoding of a valid context. */
-            context = decodeContext(bytes.subarray(50 + L + E, 50 + L + E + C));
-          } catch (cause) {
-            throw headerInvalid(cause instanceof Error ? cause.message : 'bad context', cause);
-          }
-          const kept = copyBytes(bytes);
-          q.take(this.#headerNeed);
-          this.#headerBytes = kept;
-          this.#contextBytes = kept.subarray(50 + L + E, 50 + L + E + C);
-          this.#header = Object.freeze({
-            // Checked above (the magic check runs on every call until the header is complete).
-            formatVersion: kept[4] as StreamFormatVersion,
-            suite: getSuite(readU16(kept, 5)),
-            chunkSize: readU32(kept, 7),
-            messageId: kept.slice(11, 43),
-            keyId: String.fromCharCode(...kept.subarray(44, 44 + L)),
-            encryptedDataKey: kept.slice(46 + L, 46 + L + E),
-            context,
-          });
-          return true;
-        }
+      if (this.#headerStage < 3) {
+        this.#headerNeed = this.#checkHeaderStage(bytes, this.#headerStage);
+        this.#headerStage++;
+        continue;
       }
+      // The whole header is available: copied first (pooled, private: the input may be reused), and everything from
+      // here on is read from the copy the key schedule authenticates. Its fields are checked again there: a piece
+      // changed after it was passed (against update's contract) fails as a bad header would, never half-checked.
+      const kept = copyBytes(bytes);
+      let need = 44;
+      for (let stage = 0; stage < 3; stage++) need = this.#checkHeaderStage(kept, stage);
+      /* Precondition: the copy has the length its fields give (they are the ones the earlier stages checked). */
+      if (need !== kept.length) {
+        throw headerInvalid(
+          'the header changed while it was read (an input piece was modified after update)',
+        );
+      }
+      const L = kept[43]!;
+      const E = readU16(kept, 44 + L);
+      const C = readU32(kept, 46 + L + E);
+      let context: EncryptionContext;
+      try {
+        /* Precondition: the context is a canonical encoding of a valid context. */
+        context = decodeContext(kept.subarray(50 + L + E, 50 + L + E + C));
+      } catch (cause) {
+        throw headerInvalid(cause instanceof Error ? cause.message : 'bad context', cause);
+      }
+      q.take(this.#headerNeed);
+      this.#headerBytes = kept;
+      this.#contextBytes = kept.subarray(50 + L + E, 50 + L + E + C);
+      this.#header = Object.freeze({
+        // Checked above (the magic check runs on every call until the header is complete).
+        formatVersion: kept[4] as StreamFormatVersion,
+        suite: getSuite(readU16(kept, 5)),
+        chunkSize: readU32(kept, 7),
+        messageId: kept.slice(11, 43),
+        keyId: String.fromCharCode(...kept.subarray(44, 44 + L)),
+        encryptedDataKey: kept.slice(46 + L, 46 + L + E),
+        context,
+      });
+      return true;
     }
     return false;
+  }
+
+  /**
+   * Checks the header fields stage `stage` (0..2) reads from `bytes` (at least that stage's length) and returns how
+   * many header bytes the next stage needs: 0 the fixed fields through the key id length, 1 the key id and the
+   * encrypted data key length, 2 the context length (then the whole header's length).
+   */
+  #checkHeaderStage(bytes: Uint8Array, stage: number): number {
+    const L = bytes[43]!;
+    switch (stage) {
+      case 0: {
+        /* Precondition: the format version is 2 or 1 (checked first on the input; again here on the copy). */
+        if (bytes[4] !== STREAM_FORMAT_V2 && bytes[4] !== STREAM_FORMAT_V1) {
+          throw headerInvalid(
+            'the header changed while it was read (an input piece was modified after update)',
+          );
+        }
+        /* Precondition: the suite id is registered. */
+        getSuite(readU16(bytes, 5));
+        const chunkSize = readU32(bytes, 7);
+        /* Precondition: the chunk size lies in 1 .. maxChunkSize (bounds what a chunk may make us hold). */
+        if (chunkSize < STREAM_LIMITS.minChunkSize || chunkSize > this.#maxChunkSize) {
+          throw headerInvalid(`chunk size ${chunkSize} is outside 1..${this.#maxChunkSize}`);
+        }
+        /* Precondition: the key id length is 1..255. */
+        if (L === 0) throw headerInvalid('empty key id');
+        return 46 + L;
+      }
+      case 1: {
+        for (let i = 44; i < 44 + L; i++) {
+          /* Precondition: the key id is printable ASCII. */
+          if (bytes[i]! < 0x21 || bytes[i]! > 0x7e) throw headerInvalid('key id is not printable ASCII');
+        }
+        const E = readU16(bytes, 44 + L);
+        /* Precondition: the encrypted data key is 1 .. 8 KiB. */
+        if (E === 0 || E > STREAM_LIMITS.maxEncryptedDataKeyBytes) {
+          throw headerInvalid(
+            `encrypted data key length ${E} is outside 1..${STREAM_LIMITS.maxEncryptedDataKeyBytes}`,
+          );
+        }
+        return 50 + L + E;
+      }
+      default: {
+        const C = readU32(bytes, 46 + L + readU16(bytes, 44 + L));
+        /* Precondition: the context encoding is 2 .. MAX_CONTEXT_ENCODING_BYTES. */
+        if (C < 2 || C > MAX_CONTEXT_ENCODING_BYTES) {
+          throw headerInvalid(`context length ${C} is outside 2..${MAX_CONTEXT_ENCODING_BYTES}`);
+        }
+        return 50 + L + readU16(bytes, 44 + L) + C + this.#headerTail(bytes);
+      }
+    }
+  }
+
+  /** What follows the context in a header: the commitment, and in format 1 the header tag. */
+  #headerTail(bytes: Uint8Array): number {
+    const suite = getSuite(readU16(bytes, 5));
+    return suite.commitmentBytes + (bytes[4] === STREAM_FORMAT_V1 ? suite.tagBytes : 0);
   }
 
   async #resolveKey(): Promise<void> {

@@ -802,6 +802,61 @@ describe('envelope stream: parameters and limits', () => {
     }
   });
 
+  it('a header piece modified after update (against the contract) fails as a bad header, before any key is asked for', async () => {
+    const enc = new EnvelopeEncryptor(encOptions({ keyId: 'key-1' }));
+    const out: Uint8Array[] = [];
+    enc.update(detBytes('modified header', 20), out);
+    enc.finish(out);
+    const stream = concatBytes(out);
+    const L = 5;
+    const E = EDK.length;
+    const C =
+      (stream[46 + L + E]! << 24) |
+      (stream[47 + L + E]! << 16) |
+      (stream[48 + L + E]! << 8) |
+      stream[49 + L + E]!;
+    const beforeCommitment = 50 + L + E + C;
+    const cases: ReadonlyArray<readonly [string, (a: Uint8Array) => void, RegExp]> = [
+      ['chunk size 0', (a) => a.fill(0, 7, 11), /chunk size 0 is outside/],
+      [
+        'a key id byte not printable',
+        (a) => {
+          a[44] = 0x20;
+        },
+        /not printable ASCII/,
+      ],
+      [
+        'the encrypted data key one byte longer',
+        (a) => {
+          a[45 + L] = a[45 + L]! + 1;
+        },
+        /changed while it was read/,
+      ],
+      [
+        'the context one byte longer',
+        (a) => {
+          a[49 + L + E] = a[49 + L + E]! + 1;
+        },
+        /changed while it was read/,
+      ],
+    ];
+    for (const [what, modify, message] of cases) {
+      const piece = stream.slice(0, beforeCommitment);
+      let asked = 0;
+      const dec = new EnvelopeDecryptor({
+        resolveDataKey: () => {
+          asked++;
+          return DATA_KEY.slice();
+        },
+      });
+      // Every field is checked as the piece arrives; the commitment is still to come.
+      expect(dec.update(piece, [])).toBeUndefined();
+      modify(piece);
+      expectCode(() => dec.update(stream.slice(beforeCommitment), []), 'STREAM_HEADER_INVALID', message);
+      expect(asked, what).toBe(0);
+    }
+  });
+
   it('is deterministic given the message id (testRandom)', async () => {
     const pt = detBytes('det', 300);
     const a = await encryptAll(pt, encOptions({ testRandom: detRandom('m') }));

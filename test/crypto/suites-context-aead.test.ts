@@ -291,6 +291,13 @@ describe('encryption context', () => {
     expectCode(() => decodeContext(reserved), 'CONTEXT_INVALID', /reserved/);
     const plainOnce = decodeContext(enc);
     expect(decodeContext(enc, { allowReservedPrefix: true })).not.toBe(plainOnce);
+    // Only `true` allows the prefix (a JavaScript caller's 1 or 'true' does not), so nothing else can fill the memo.
+    for (const loose of [1, 'true', {}]) {
+      const options = { allowReservedPrefix: loose as unknown as boolean };
+      expectCode(() => decodeContext(reserved, options), 'CONTEXT_INVALID', /reserved/);
+      expectCode(() => encodeContext({ 'ekms:key': 'k1' }, options), 'CONTEXT_INVALID', /reserved/);
+    }
+    expectCode(() => decodeContext(reserved), 'CONTEXT_INVALID', /reserved/);
     // Large encodings are not kept (the memory it holds stays bounded): equal results, not the same object.
     const big = encodeContext({ k: 'v'.repeat(1024) });
     expect(big.length).toBeGreaterThan(1024);
