@@ -242,6 +242,17 @@ function setNonceIndex(nonce: Uint8Array, index: number): void {
   nonce[at + 3] = index & 0xff;
 }
 
+/** @throws CryptoError CIPHERTEXT_VERSION_UNSUPPORTED unless `version` is a stream format this build reads. */
+function checkFormatVersion(version: number): void {
+  /* Precondition: the format version is 2 or 1. */
+  if (version !== STREAM_FORMAT_V2 && version !== STREAM_FORMAT_V1) {
+    throw new CryptoError(
+      'CIPHERTEXT_VERSION_UNSUPPORTED',
+      `envelope stream format version ${version} is not supported (this build reads versions 1 and 2)`,
+    );
+  }
+}
+
 /** The big-endian u16 at `at`. */
 function readU16(bytes: Uint8Array, at: number): number {
   return (bytes[at]! << 8) | bytes[at + 1]!;
@@ -838,16 +849,7 @@ export class EnvelopeDecryptor {
         throw headerInvalid(`not an ekms envelope stream${hint}`);
       }
     }
-    if (magicBytes.length === 5) {
-      const version = magicBytes[4]!;
-      /* Precondition: the format version is 2 or 1. */
-      if (version !== STREAM_FORMAT_V2 && version !== STREAM_FORMAT_V1) {
-        throw new CryptoError(
-          'CIPHERTEXT_VERSION_UNSUPPORTED',
-          `envelope stream format version ${version} is not supported (this build reads versions 1 and 2)`,
-        );
-      }
-    }
+    if (magicBytes.length === 5) checkFormatVersion(magicBytes[4]!);
     while (q.length >= this.#headerNeed) {
       const bytes = q.view(this.#headerNeed);
       if (this.#headerStage < 3) {
@@ -859,7 +861,7 @@ export class EnvelopeDecryptor {
       // here on is read from the copy the key schedule authenticates. Its fields are checked again there: a piece
       // changed after it was passed (against update's contract) fails as a bad header would, never half-checked.
       const kept = copyBytes(bytes);
-      let need = 44;
+      let need = 0;
       for (let stage = 0; stage < 3; stage++) need = this.#checkHeaderStage(kept, stage);
       /* Precondition: the copy has the length its fields give (they are the ones the earlier stages checked). */
       if (need !== kept.length) {
@@ -904,12 +906,8 @@ export class EnvelopeDecryptor {
     const L = bytes[43]!;
     switch (stage) {
       case 0: {
-        /* Precondition: the format version is 2 or 1 (checked first on the input; again here on the copy). */
-        if (bytes[4] !== STREAM_FORMAT_V2 && bytes[4] !== STREAM_FORMAT_V1) {
-          throw headerInvalid(
-            'the header changed while it was read (an input piece was modified after update)',
-          );
-        }
+        // Checked on the input as soon as it arrives (#parseHeader); again here for the header's copy.
+        checkFormatVersion(bytes[4]!);
         /* Precondition: the suite id is registered. */
         getSuite(readU16(bytes, 5));
         const chunkSize = readU32(bytes, 7);
