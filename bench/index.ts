@@ -1,7 +1,9 @@
 /**
  * `npm run bench`: runs every benchmark in one process and prints each figure beside its baseline measured in
- * the same run. `--json` prints `{ machine, results: [{ id, unit, value, baseline, ratio }] }`.
- * Ratios are what to read; absolute figures depend on the machine (docs/performance.md).
+ * the same run. `--json` prints `{ machine, results: [{ id, unit, value, baseline, ratio }], targets }`.
+ * Ratios are what to read; absolute figures depend on the machine (docs/performance.md). After the table (or as
+ * `targets` in the JSON) each of issue 8's targets is judged on this run's ratios (bench/targets.ts): met, missed
+ * or not run, with the row nearest to missing. A miss does not change the exit code.
  */
 import { cpus, totalmem } from 'node:os';
 import { allocatorSetting, rerunWithBenchAllocator } from './allocator.js';
@@ -12,6 +14,7 @@ import { benchEnvelope } from './envelope.js';
 import { benchEnvelopeMemory } from './envelope-memory.js';
 import { benchKmsService } from './kms-service.js';
 import { benchPrimitives } from './primitives.js';
+import { formatVerdicts, judgeTargets } from './targets.js';
 import { benchXWing } from './xwing.js';
 
 interface Row {
@@ -67,9 +70,11 @@ async function main(): Promise<void> {
     ...(collectorSetting() === undefined ? {} : { envelopeCollector: collectorSetting() }),
     date: new Date().toISOString(),
   };
+  const targets = judgeTargets(results);
   if (json) {
-    // The CLI contract's one JSON document ({"ok":true,…}) with the issue's shape { machine, results }.
-    process.stdout.write(`${JSON.stringify({ ok: true, machine, results }, null, 2)}\n`);
+    // The CLI contract's one JSON document ({"ok":true,…}) with the issue's shape { machine, results }, and the
+    // targets judged on it.
+    process.stdout.write(`${JSON.stringify({ ok: true, machine, results, targets }, null, 2)}\n`);
     return;
   }
   const fmt = (n: number): string => (n >= 100 ? Math.round(n).toString() : n.toFixed(2));
@@ -82,6 +87,7 @@ async function main(): Promise<void> {
       `${r.id.padEnd(w)}  ${fmt(r.value).padStart(10)}  ${fmt(r.baseline).padStart(10)}  ${r.ratio.toFixed(2).padStart(5)}  ${r.unit}\n`,
     );
   }
+  process.stdout.write(`\n${formatVerdicts(targets)}`);
   process.stdout.write(`\n${JSON.stringify(machine)}\n`);
 }
 

@@ -1,0 +1,137 @@
+/**
+ * The performance targets of issue 8, judged on the rows of one run (docs/performance.md, "Targets").
+ *
+ * Each target names the rows it is judged on and a bound on their `ratio`; a target is met when every one of its
+ * rows that ran is within the bound (a row exactly on the bound is within it), missed when any is not or when any
+ * ratio is not a finite number (a failed measurement cannot show a target met), and not run when none of its rows
+ * ran (`npm run bench -- xwing` judges only the X-Wing target). The verdict reports the worst row, the one nearest
+ * to missing, so that a run printing "met" also says by how much. It judges the ratio as the row reports it (the
+ * envelope and SEV-SNP rows round theirs to two decimals, so 0.895 is reported, and judged, as 0.90).
+ *
+ * The verdicts are printed after the table and, with `--json`, as `targets`; they never change the exit code: a
+ * benchmark reports, and whether a miss matters (a noisy machine state, a real regression) is for whoever reads it.
+ */
+
+/** One target: which rows, and the bound on their ratio. */
+export interface TargetDefinition {
+  /** Stable id, e.g. `generate-data-key-c64`. */
+  readonly id: string;
+  /** What the target says, for the table. */
+  readonly description: string;
+  /** True for the ids of the rows this target is judged on. */
+  readonly judges: (rowId: string) => boolean;
+  /** `min`: every ratio ≥ bound (higher is better); `max`: every ratio ≤ bound (lower is better). */
+  readonly direction: 'min' | 'max';
+  readonly bound: number;
+}
+
+/** A row as the suites report it (only `id` and `ratio` are read). */
+export interface RatioRow {
+  readonly id: string;
+  readonly ratio: number;
+}
+
+export type TargetStatus = 'met' | 'missed' | 'not-run';
+
+export interface TargetVerdict {
+  readonly id: string;
+  readonly description: string;
+  readonly direction: 'min' | 'max';
+  readonly bound: number;
+  readonly status: TargetStatus;
+  /** The row nearest to missing (a non-finite ratio first); null when the target did not run. */
+  readonly worst: { readonly id: string; readonly ratio: number } | null;
+  /** Ids of the rows judged, in the order they ran. */
+  readonly rows: readonly string[];
+}
+
+const ENVELOPE_STREAM_ROW = /^envelope\.(encrypt|decrypt)\.[0-9]+[KMG]iB\.stream$/;
+const CACHED_ATTESTATION_ROWS: ReadonlySet<string> = new Set([
+  'nitro.parse+verify (cached)',
+  'snp.verify.cached',
+  'snp.verify.cached.v2-all-anchors',
+]);
+/** Like-for-like with noble's `ml_kem768_x25519` (`xwing.decaps.expanded` compares a cached key with the seed). */
+const XWING_ROWS: ReadonlySet<string> = new Set(['xwing.keygen', 'xwing.encaps', 'xwing.decaps.seed']);
+
+export const TARGETS: readonly TargetDefinition[] = [
+  {
+    id: 'envelope-stream',
+    description: "envelope stream ≥ 0.9× node's AES-256-GCM stream (1 MiB and 64 MiB, encrypt and decrypt)",
+    judges: (id) => ENVELOPE_STREAM_ROW.test(id),
+    direction: 'min',
+    bound: 0.9,
+  },
+  {
+    id: 'generate-data-key-c64',
+    description: 'GenerateDataKey round trip (p50) ≤ 2× the raw echo through the host at 64 clients',
+    judges: (id) => id === 'kms.generateDataKey.c64.p50',
+    direction: 'max',
+    bound: 2,
+  },
+  {
+    id: 'cached-attestation',
+    description: 'cached attestation verification (Nitro, SEV-SNP) ≤ 1.5× one bare P-384 verify',
+    judges: (id) => CACHED_ATTESTATION_ROWS.has(id),
+    direction: 'max',
+    bound: 1.5,
+  },
+  {
+    id: 'xwing',
+    // ratio = our ops/s over the library's: within 1.1× of its cost is a ratio of at least 1 / 1.1.
+    description:
+      "X-Wing keygen, encaps, decaps within 1.1× of noble's ml_kem768_x25519 (ops/s ratio ≥ 1/1.1)",
+    judges: (id) => XWING_ROWS.has(id),
+    direction: 'min',
+    bound: 1 / 1.1,
+  },
+];
+
+function within(t: TargetDefinition, ratio: number): boolean {
+  return Number.isFinite(ratio) && (t.direction === 'min' ? ratio >= t.bound : ratio <= t.bound);
+}
+
+/** How far a ratio is inside the bound (negative: outside); -Infinity for a ratio that is not a finite number. */
+function margin(t: TargetDefinition, ratio: number): number {
+  if (!Number.isFinite(ratio)) return Number.NEGATIVE_INFINITY;
+  return t.direction === 'min' ? ratio - t.bound : t.bound - ratio;
+}
+
+/** Judges one target on a run's rows. */
+export function judgeTarget(t: TargetDefinition, rows: readonly RatioRow[]): TargetVerdict {
+  const judged = rows.filter((r) => t.judges(r.id));
+  let worst: RatioRow | undefined;
+  for (const r of judged) {
+    if (worst === undefined || margin(t, r.ratio) < margin(t, worst.ratio)) worst = r;
+  }
+  return {
+    id: t.id,
+    description: t.description,
+    direction: t.direction,
+    bound: t.bound,
+    status: worst === undefined ? 'not-run' : judged.every((r) => within(t, r.ratio)) ? 'met' : 'missed',
+    worst: worst === undefined ? null : { id: worst.id, ratio: worst.ratio },
+    rows: judged.map((r) => r.id),
+  };
+}
+
+/** Judges every target of issue 8 on a run's rows. */
+export function judgeTargets(
+  rows: readonly RatioRow[],
+  targets: readonly TargetDefinition[] = TARGETS,
+): TargetVerdict[] {
+  return targets.map((t) => judgeTarget(t, rows));
+}
+
+/** The verdicts as text lines for the table output. */
+export function formatVerdicts(verdicts: readonly TargetVerdict[]): string {
+  const label: Record<TargetStatus, string> = { met: 'met', missed: 'MISSED', 'not-run': 'not run' };
+  const lines = verdicts.map((v) => {
+    const status = label[v.status].padEnd(7);
+    if (v.worst === null) return `  ${status}  ${v.description}`;
+    const n = v.rows.length;
+    const ratio = Number.isFinite(v.worst.ratio) ? v.worst.ratio.toFixed(2) : String(v.worst.ratio);
+    return `  ${status}  ${v.description}: ${n === 1 ? '' : `worst of ${n} rows `}${ratio} (${v.worst.id})`;
+  });
+  return `targets (issue 8), judged on this run's ratios:\n${lines.join('\n')}\n`;
+}

@@ -1,0 +1,195 @@
+/**
+ * The targets verdict (bench/targets.ts): which rows each of issue 8's targets is judged on, the bound and its
+ * direction, and what "met", "missed" and "not run" mean. No figure is measured here.
+ */
+import { describe, expect, it } from 'vitest';
+import { formatVerdicts, judgeTarget, judgeTargets, type RatioRow, TARGETS } from '../../bench/targets.js';
+
+/** Rows of a run in which every target is met, with the ids the suites print (docs/performance.md). */
+const goodRun: RatioRow[] = [
+  { id: 'ecdsa-p384.verify (baseline)', ratio: 1 },
+  { id: 'nitro.parse+verify (no cache)', ratio: 19.9 },
+  { id: 'nitro.parse+verify (cached)', ratio: 1.25 },
+  { id: 'snp.verify.uncached', ratio: 11.45 },
+  { id: 'snp.verify.cached', ratio: 1.07 },
+  { id: 'snp.verify.cached.v2-all-anchors', ratio: 1.07 },
+  { id: 'envelope.encrypt.empty', ratio: 0.18 },
+  { id: 'envelope.encrypt.1MiB.stream', ratio: 0.93 },
+  { id: 'envelope.encrypt.1MiB.stream.major-gcs', ratio: 0 },
+  { id: 'envelope.encrypt.1MiB.stream.helper-cpu', ratio: 1.34 },
+  { id: 'envelope.encrypt.1MiB', ratio: 0.5 },
+  { id: 'envelope.decrypt.1MiB.stream', ratio: 0.94 },
+  { id: 'envelope.encrypt.64MiB.stream', ratio: 0.97 },
+  { id: 'envelope.decrypt.64MiB.stream', ratio: 0.96 },
+  { id: 'envelope.roundtrip.1024MiB', ratio: 0.5 },
+  { id: 'xwing.keygen', ratio: 1.82 },
+  { id: 'xwing.encaps', ratio: 3.8 },
+  { id: 'xwing.decaps.seed', ratio: 2.62 },
+  { id: 'xwing.decaps.expanded', ratio: 0.1 },
+  { id: 'ml-kem-1024.encaps', ratio: 0.67 },
+  { id: 'kms.generateDataKey.c64.ops', ratio: 0.47 },
+  { id: 'kms.generateDataKey.c64.p50', ratio: 1.7 },
+  { id: 'kms.generateDataKey.c64.p99', ratio: 9 },
+  { id: 'kms.generateDataKey.c16.p50', ratio: 9 },
+  { id: 'kms.encrypt.32B.c64.p50', ratio: 9 },
+];
+
+const target = (id: string) => {
+  const t = TARGETS.find((x) => x.id === id);
+  if (t === undefined) throw new Error(`no target ${id}`);
+  return t;
+};
+const withRatio = (rows: RatioRow[], id: string, ratio: number): RatioRow[] =>
+  rows.map((r) => (r.id === id ? { id, ratio } : r));
+
+describe('judgeTargets', () => {
+  it("judges each of issue 8's four targets on its own rows only, and reports the row nearest to missing", () => {
+    const verdicts = judgeTargets(goodRun);
+    expect(verdicts.map((v) => [v.id, v.status, v.worst, v.rows])).toEqual([
+      [
+        'envelope-stream',
+        'met',
+        { id: 'envelope.encrypt.1MiB.stream', ratio: 0.93 },
+        [
+          'envelope.encrypt.1MiB.stream',
+          'envelope.decrypt.1MiB.stream',
+          'envelope.encrypt.64MiB.stream',
+          'envelope.decrypt.64MiB.stream',
+        ],
+      ],
+      [
+        'generate-data-key-c64',
+        'met',
+        { id: 'kms.generateDataKey.c64.p50', ratio: 1.7 },
+        ['kms.generateDataKey.c64.p50'],
+      ],
+      [
+        'cached-attestation',
+        'met',
+        { id: 'nitro.parse+verify (cached)', ratio: 1.25 },
+        ['nitro.parse+verify (cached)', 'snp.verify.cached', 'snp.verify.cached.v2-all-anchors'],
+      ],
+      [
+        'xwing',
+        'met',
+        { id: 'xwing.keygen', ratio: 1.82 },
+        ['xwing.keygen', 'xwing.encaps', 'xwing.decaps.seed'],
+      ],
+    ]);
+    expect(verdicts.map((v) => [v.direction, v.bound])).toEqual([
+      ['min', 0.9],
+      ['max', 2],
+      ['max', 1.5],
+      ['min', 1 / 1.1],
+    ]);
+  });
+
+  it.each([
+    ['envelope-stream', 'envelope.decrypt.64MiB.stream', 0.89],
+    ['envelope-stream', 'envelope.encrypt.1MiB.stream', 0.5],
+    ['generate-data-key-c64', 'kms.generateDataKey.c64.p50', 2.01],
+    ['cached-attestation', 'snp.verify.cached.v2-all-anchors', 1.51],
+    ['cached-attestation', 'nitro.parse+verify (cached)', 20],
+    ['xwing', 'xwing.decaps.seed', 0.9],
+    ['xwing', 'xwing.encaps', 0.5],
+  ])('%s is missed when %s reports %d, which is then the worst row', (id, rowId, ratio) => {
+    const verdicts = judgeTargets(withRatio(goodRun, rowId, ratio));
+    const v = verdicts.find((x) => x.id === id);
+    expect(v?.status).toBe('missed');
+    expect(v?.worst).toEqual({ id: rowId, ratio });
+    // The other targets are unaffected.
+    expect(verdicts.filter((x) => x.id !== id).every((x) => x.status === 'met')).toBe(true);
+  });
+
+  it('counts a ratio exactly on the bound as within it', () => {
+    const onBound = [
+      { id: 'envelope.encrypt.1MiB.stream', ratio: 0.9 },
+      { id: 'kms.generateDataKey.c64.p50', ratio: 2 },
+      { id: 'snp.verify.cached', ratio: 1.5 },
+      { id: 'xwing.keygen', ratio: 1 / 1.1 },
+    ];
+    expect(judgeTargets(onBound).map((v) => v.status)).toEqual(['met', 'met', 'met', 'met']);
+  });
+
+  it('misses a target whose row has a ratio that is not a finite number, and names that row', () => {
+    for (const bad of [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]) {
+      // A NaN passes neither `>=` nor `<=`; an infinite ratio would pass one of them.
+      const run = withRatio(withRatio(goodRun, 'xwing.encaps', bad), 'kms.generateDataKey.c64.p50', bad);
+      const verdicts = judgeTargets(run);
+      expect(verdicts.find((v) => v.id === 'xwing')).toMatchObject({
+        status: 'missed',
+        worst: { id: 'xwing.encaps' },
+      });
+      expect(verdicts.find((v) => v.id === 'generate-data-key-c64')?.status).toBe('missed');
+    }
+  });
+
+  it('says "not run" for a target none of whose rows ran (a run of some suites only)', () => {
+    const xwingOnly = goodRun.filter((r) => r.id.startsWith('xwing.'));
+    expect(judgeTargets(xwingOnly).map((v) => [v.id, v.status, v.worst])).toEqual([
+      ['envelope-stream', 'not-run', null],
+      ['generate-data-key-c64', 'not-run', null],
+      ['cached-attestation', 'not-run', null],
+      ['xwing', 'met', { id: 'xwing.keygen', ratio: 1.82 }],
+    ]);
+    expect(judgeTargets([]).every((v) => v.status === 'not-run' && v.rows.length === 0)).toBe(true);
+  });
+
+  it("does not judge the envelope target on the streams' side rows, the one-buffer rows or other sizes' names", () => {
+    const t = target('envelope-stream');
+    for (const id of [
+      'envelope.encrypt.1MiB.stream.major-gcs',
+      'envelope.decrypt.64MiB.stream.helper-cpu',
+      'envelope.encrypt.1MiB.vs-aws-esdk',
+      'envelope.encrypt.1MiB',
+      'envelope.roundtrip.1024MiB',
+      'envelope.encrypt.empty',
+      'xenvelope.encrypt.1MiB.stream',
+    ]) {
+      expect(t.judges(id)).toBe(false);
+    }
+    expect(t.judges('envelope.decrypt.4KiB.stream')).toBe(true);
+    expect(judgeTarget(t, [{ id: 'envelope.encrypt.1MiB.stream.major-gcs', ratio: 0 }]).status).toBe(
+      'not-run',
+    );
+  });
+
+  it('judges only the like-for-like X-Wing rows and only the c64 p50 GenerateDataKey row', () => {
+    expect(target('xwing').judges('xwing.decaps.expanded')).toBe(false);
+    expect(target('xwing').judges('ml-kem-768.encaps')).toBe(false);
+    for (const id of [
+      'kms.generateDataKey.c64.p99',
+      'kms.generateDataKey.c16.p50',
+      'kms.encrypt.32B.c64.p50',
+    ]) {
+      expect(target('generate-data-key-c64').judges(id)).toBe(false);
+    }
+  });
+});
+
+describe('formatVerdicts', () => {
+  it('prints one line per target with its status, the worst ratio and its row', () => {
+    const text = formatVerdicts(
+      judgeTargets(
+        withRatio(
+          goodRun.filter((r) => !r.id.startsWith('xwing.')),
+          'kms.generateDataKey.c64.p50',
+          2.08,
+        ),
+      ),
+    );
+    const lines = text.trimEnd().split('\n');
+    expect(lines).toHaveLength(5);
+    expect(lines[1]).toMatch(
+      /^ {2}met {6}envelope stream .*: worst of 4 rows 0\.93 \(envelope\.encrypt\.1MiB\.stream\)$/,
+    );
+    expect(lines[2]).toMatch(/^ {2}MISSED {3}GenerateDataKey .*: 2\.08 \(kms\.generateDataKey\.c64\.p50\)$/);
+    expect(lines[4]).toMatch(/^ {2}not run {2}X-Wing /);
+  });
+
+  it('prints a ratio that is not a finite number as such', () => {
+    const text = formatVerdicts(judgeTargets([{ id: 'snp.verify.cached', ratio: Number.NaN }]));
+    expect(text).toContain('MISSED   cached attestation');
+    expect(text).toContain('NaN (snp.verify.cached)');
+  });
+});
