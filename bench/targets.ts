@@ -3,10 +3,13 @@
  *
  * Each target names the rows it is judged on and a bound on their `ratio`; a target is met when every one of its
  * rows that ran is within the bound (a row exactly on the bound is within it), missed when any is not or when any
- * ratio is not a finite number (a failed measurement cannot show a target met), and not run when none of its rows
- * ran (`npm run bench -- xwing` judges only the X-Wing target). The verdict reports the worst row, the one nearest
- * to missing, so that a run printing "met" also says by how much. It judges the ratio as the row reports it (the
- * envelope and SEV-SNP rows round theirs to two decimals, so 0.895 is reported, and judged, as 0.90).
+ * ratio is not a finite number (a failed measurement cannot show a target met), incomplete when its rows that ran
+ * are within the bound but one it expects did not run (a renamed row, or `npm run bench -- attestation-snp`, which
+ * has no Nitro row), and not run when none of its rows ran (`npm run bench -- xwing` judges only the X-Wing target).
+ * The verdict reports the worst row, the one nearest to missing, so that a run printing "met" also says by how
+ * much. It judges the ratio as the row reports it: the envelope, X-Wing and SEV-SNP rows round theirs to two
+ * decimals and the Nitro rows to three, so an X-Wing ratio of 0.906 is reported, and judged, as 0.91 (≥ 1/1.1).
+ * In the JSON a NaN or infinite ratio appears as null (JSON has no such numbers).
  *
  * The verdicts are printed after the table and, with `--json`, as `targets`; they never change the exit code: a
  * benchmark reports, and whether a miss matters (a noisy machine state, a real regression) is for whoever reads it.
@@ -20,6 +23,11 @@ export interface TargetDefinition {
   readonly description: string;
   /** True for the ids of the rows this target is judged on. */
   readonly judges: (rowId: string) => boolean;
+  /**
+   * The rows a full run of the suites prints for this target. When some of the target's rows ran and one of these
+   * did not (a suite renamed a row, or a subset run), the verdict lists it as missing and cannot say "met".
+   */
+  readonly expected: readonly string[];
   /** `min`: every ratio ≥ bound (higher is better); `max`: every ratio ≤ bound (lower is better). */
   readonly direction: 'min' | 'max';
   readonly bound: number;
@@ -31,7 +39,7 @@ export interface RatioRow {
   readonly ratio: number;
 }
 
-export type TargetStatus = 'met' | 'missed' | 'not-run';
+export type TargetStatus = 'met' | 'missed' | 'incomplete' | 'not-run';
 
 export interface TargetVerdict {
   readonly id: string;
@@ -43,6 +51,8 @@ export interface TargetVerdict {
   readonly worst: { readonly id: string; readonly ratio: number } | null;
   /** Ids of the rows judged, in the order they ran. */
   readonly rows: readonly string[];
+  /** Expected rows that did not run (empty when the target did not run at all). */
+  readonly missing: readonly string[];
 }
 
 const ENVELOPE_STREAM_ROW = /^envelope\.(encrypt|decrypt)\.[0-9]+[KMG]iB\.stream$/;
@@ -53,19 +63,26 @@ const CACHED_ATTESTATION_ROWS: ReadonlySet<string> = new Set([
 ]);
 /** Like-for-like with noble's `ml_kem768_x25519` (`xwing.decaps.expanded` compares a cached key with the seed). */
 const XWING_ROWS: ReadonlySet<string> = new Set(['xwing.keygen', 'xwing.encaps', 'xwing.decaps.seed']);
+/** The envelope suite's sizes (bench/envelope.ts). */
+const ENVELOPE_STREAM_EXPECTED = ['1MiB', '64MiB'].flatMap((size) =>
+  ['encrypt', 'decrypt'].map((op) => `envelope.${op}.${size}.stream`),
+);
+const GDK_C64_ROW = 'kms.generateDataKey.c64.p50';
 
 export const TARGETS: readonly TargetDefinition[] = [
   {
     id: 'envelope-stream',
     description: "envelope stream ≥ 0.9× node's AES-256-GCM stream (1 MiB and 64 MiB, encrypt and decrypt)",
     judges: (id) => ENVELOPE_STREAM_ROW.test(id),
+    expected: ENVELOPE_STREAM_EXPECTED,
     direction: 'min',
     bound: 0.9,
   },
   {
     id: 'generate-data-key-c64',
     description: 'GenerateDataKey round trip (p50) ≤ 2× the raw echo through the host at 64 clients',
-    judges: (id) => id === 'kms.generateDataKey.c64.p50',
+    judges: (id) => id === GDK_C64_ROW,
+    expected: [GDK_C64_ROW],
     direction: 'max',
     bound: 2,
   },
@@ -73,6 +90,7 @@ export const TARGETS: readonly TargetDefinition[] = [
     id: 'cached-attestation',
     description: 'cached attestation verification (Nitro, SEV-SNP) ≤ 1.5× one bare P-384 verify',
     judges: (id) => CACHED_ATTESTATION_ROWS.has(id),
+    expected: [...CACHED_ATTESTATION_ROWS],
     direction: 'max',
     bound: 1.5,
   },
@@ -82,6 +100,7 @@ export const TARGETS: readonly TargetDefinition[] = [
     description:
       "X-Wing keygen, encaps, decaps within 1.1× of noble's ml_kem768_x25519 (ops/s ratio ≥ 1/1.1)",
     judges: (id) => XWING_ROWS.has(id),
+    expected: [...XWING_ROWS],
     direction: 'min',
     bound: 1 / 1.1,
   },
@@ -104,14 +123,24 @@ export function judgeTarget(t: TargetDefinition, rows: readonly RatioRow[]): Tar
   for (const r of judged) {
     if (worst === undefined || margin(t, r.ratio) < margin(t, worst.ratio)) worst = r;
   }
+  const ran = new Set(judged.map((r) => r.id));
+  const missing = worst === undefined ? [] : t.expected.filter((id) => !ran.has(id));
   return {
     id: t.id,
     description: t.description,
     direction: t.direction,
     bound: t.bound,
-    status: worst === undefined ? 'not-run' : judged.every((r) => within(t, r.ratio)) ? 'met' : 'missed',
+    status:
+      worst === undefined
+        ? 'not-run'
+        : !judged.every((r) => within(t, r.ratio))
+          ? 'missed'
+          : missing.length > 0
+            ? 'incomplete'
+            : 'met',
     worst: worst === undefined ? null : { id: worst.id, ratio: worst.ratio },
     rows: judged.map((r) => r.id),
+    missing,
   };
 }
 
@@ -125,13 +154,19 @@ export function judgeTargets(
 
 /** The verdicts as text lines for the table output. */
 export function formatVerdicts(verdicts: readonly TargetVerdict[]): string {
-  const label: Record<TargetStatus, string> = { met: 'met', missed: 'MISSED', 'not-run': 'not run' };
+  const label: Record<TargetStatus, string> = {
+    met: 'met',
+    missed: 'MISSED',
+    incomplete: 'incomplete',
+    'not-run': 'not run',
+  };
   const lines = verdicts.map((v) => {
-    const status = label[v.status].padEnd(7);
+    const status = label[v.status].padEnd(10);
     if (v.worst === null) return `  ${status}  ${v.description}`;
     const n = v.rows.length;
     const ratio = Number.isFinite(v.worst.ratio) ? v.worst.ratio.toFixed(2) : String(v.worst.ratio);
-    return `  ${status}  ${v.description}: ${n === 1 ? '' : `worst of ${n} rows `}${ratio} (${v.worst.id})`;
+    const missing = v.missing.length === 0 ? '' : `; did not run: ${v.missing.join(', ')}`;
+    return `  ${status}  ${v.description}: ${n === 1 ? '' : `worst of ${n} rows `}${ratio} (${v.worst.id})${missing}`;
   });
   return `targets (issue 8), judged on this run's ratios:\n${lines.join('\n')}\n`;
 }

@@ -102,13 +102,44 @@ describe('judgeTargets', () => {
   });
 
   it('counts a ratio exactly on the bound as within it', () => {
-    const onBound = [
-      { id: 'envelope.encrypt.1MiB.stream', ratio: 0.9 },
-      { id: 'kms.generateDataKey.c64.p50', ratio: 2 },
-      { id: 'snp.verify.cached', ratio: 1.5 },
-      { id: 'xwing.keygen', ratio: 1 / 1.1 },
-    ];
-    expect(judgeTargets(onBound).map((v) => v.status)).toEqual(['met', 'met', 'met', 'met']);
+    let onBound = withRatio(goodRun, 'envelope.encrypt.1MiB.stream', 0.9);
+    onBound = withRatio(onBound, 'kms.generateDataKey.c64.p50', 2);
+    onBound = withRatio(onBound, 'snp.verify.cached', 1.5);
+    onBound = withRatio(onBound, 'xwing.keygen', 1 / 1.1);
+    expect(judgeTargets(onBound).map((v) => [v.status, v.worst?.ratio])).toEqual([
+      ['met', 0.9],
+      ['met', 2],
+      ['met', 1.5],
+      ['met', 1 / 1.1],
+    ]);
+    // The X-Wing rows report two decimals: 0.91 is within 1/1.1, 0.90 is not.
+    expect(judgeTarget(target('xwing'), withRatio(goodRun, 'xwing.encaps', 0.91)).status).toBe('met');
+    expect(judgeTarget(target('xwing'), withRatio(goodRun, 'xwing.encaps', 0.9)).status).toBe('missed');
+  });
+
+  it('says "incomplete", never "met", when an expected row did not run beside rows that did', () => {
+    // A subset run of the SEV-SNP suite: no Nitro row.
+    const snpOnly = goodRun.filter((r) => r.id.startsWith('snp.'));
+    expect(judgeTarget(target('cached-attestation'), snpOnly)).toMatchObject({
+      status: 'incomplete',
+      missing: ['nitro.parse+verify (cached)'],
+      rows: ['snp.verify.cached', 'snp.verify.cached.v2-all-anchors'],
+    });
+    // A renamed row: the envelope target loses its 64 MiB decrypt row.
+    const renamed = goodRun.map((r) =>
+      r.id === 'envelope.decrypt.64MiB.stream' ? { ...r, id: 'envelope.decrypt.64MiB.streamed' } : r,
+    );
+    expect(judgeTarget(target('envelope-stream'), renamed)).toMatchObject({
+      status: 'incomplete',
+      missing: ['envelope.decrypt.64MiB.stream'],
+    });
+    // A row outside the bound still makes it a miss.
+    expect(
+      judgeTarget(target('cached-attestation'), withRatio(snpOnly, 'snp.verify.cached', 1.6)).status,
+    ).toBe('missed');
+    // Every target expects rows, and in a full run none is missing.
+    for (const t of TARGETS) expect(t.expected.length).toBeGreaterThan(0);
+    expect(judgeTargets(goodRun).every((v) => v.missing.length === 0)).toBe(true);
   });
 
   it('misses a target whose row has a ratio that is not a finite number, and names that row', () => {
@@ -132,7 +163,9 @@ describe('judgeTargets', () => {
       ['cached-attestation', 'not-run', null],
       ['xwing', 'met', { id: 'xwing.keygen', ratio: 1.82 }],
     ]);
-    expect(judgeTargets([]).every((v) => v.status === 'not-run' && v.rows.length === 0)).toBe(true);
+    expect(
+      judgeTargets([]).every((v) => v.status === 'not-run' && v.rows.length === 0 && v.missing.length === 0),
+    ).toBe(true);
   });
 
   it("does not judge the envelope target on the streams' side rows, the one-buffer rows or other sizes' names", () => {
@@ -181,15 +214,25 @@ describe('formatVerdicts', () => {
     const lines = text.trimEnd().split('\n');
     expect(lines).toHaveLength(5);
     expect(lines[1]).toMatch(
-      /^ {2}met {6}envelope stream .*: worst of 4 rows 0\.93 \(envelope\.encrypt\.1MiB\.stream\)$/,
+      /^ {2}met {9}envelope stream .*: worst of 4 rows 0\.93 \(envelope\.encrypt\.1MiB\.stream\)$/,
     );
-    expect(lines[2]).toMatch(/^ {2}MISSED {3}GenerateDataKey .*: 2\.08 \(kms\.generateDataKey\.c64\.p50\)$/);
-    expect(lines[4]).toMatch(/^ {2}not run {2}X-Wing /);
+    expect(lines[2]).toMatch(/^ {2}MISSED {6}GenerateDataKey .*: 2\.08 \(kms\.generateDataKey\.c64\.p50\)$/);
+    expect(lines[3]).toMatch(
+      /^ {2}met {9}cached attestation .*: worst of 3 rows 1\.25 \(nitro\.parse\+verify \(cached\)\)$/,
+    );
+    expect(lines[4]).toMatch(/^ {2}not run {5}X-Wing /);
+  });
+
+  it('lists the expected rows that did not run', () => {
+    const text = formatVerdicts(judgeTargets(goodRun.filter((r) => r.id.startsWith('snp.'))));
+    expect(text).toMatch(
+      / {2}incomplete {2}cached attestation .*: worst of 2 rows 1\.07 \(snp\.verify\.cached\); did not run: nitro\.parse\+verify \(cached\)\n/,
+    );
   });
 
   it('prints a ratio that is not a finite number as such', () => {
     const text = formatVerdicts(judgeTargets([{ id: 'snp.verify.cached', ratio: Number.NaN }]));
-    expect(text).toContain('MISSED   cached attestation');
+    expect(text).toContain('MISSED      cached attestation');
     expect(text).toContain('NaN (snp.verify.cached)');
   });
 });
