@@ -59,6 +59,7 @@ import {
   pairedRow,
   piecesOf,
 } from './envelope-harness.js';
+import { ENVELOPE_DEFAULT_SIZES, sizeLabel } from './envelope-sizes.js';
 
 export type { BenchResult } from './envelope-harness.js';
 
@@ -72,10 +73,6 @@ const esdk = buildClient(CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT);
 
 /** measure() reports bytes per CPU µs; with 10^6 "bytes" per run that is runs per second. */
 const OPS = 1e6;
-
-function label(bytes: number): string {
-  return bytes >= MiB ? `${bytes / MiB}MiB` : `${bytes / 1024}KiB`;
-}
 
 /**
  * Untimed warm-up per contender (measure): ~1.5 s of CPU each, so that V8 has settled before the first sample (it took
@@ -240,10 +237,10 @@ export async function benchEnvelope(options: BenchEnvelopeOptions = {}): Promise
 
   // Every size is set up first; then the pairs run by kind (below), largest size first within a kind, and the rows
   // are reported smallest size first, per operation.
-  const sizes = [...new Set(options.sizes ?? [64 * MiB, MiB])];
+  const sizes = [...new Set(options.sizes ?? ENVELOPE_DEFAULT_SIZES)];
   const jobs: Job[] = [];
   for (const size of sizes) {
-    const name = label(size);
+    const name = sizeLabel(size);
     const plaintext = new Uint8Array(randomBytes(size));
     const pieces = piecesOf(plaintext);
     const withDefaults = size <= MiB;

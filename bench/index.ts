@@ -2,8 +2,8 @@
  * `npm run bench`: runs every benchmark in one process and prints each figure beside its baseline measured in
  * the same run. `--json` prints `{ machine, results: [{ id, unit, value, baseline, ratio }], targets }`.
  * Ratios are what to read; absolute figures depend on the machine (docs/performance.md). After the table (or as
- * `targets` in the JSON) each of issue 8's targets is judged on this run's ratios (bench/targets.ts): met, missed
- * or not run, with the row nearest to missing. A miss does not change the exit code.
+ * `targets` in the JSON) each of issue 8's targets is judged on this run's ratios (bench/targets.ts): met, missed,
+ * incomplete or not run, with the row nearest to missing. A miss does not change the exit code.
  */
 import { cpus, totalmem } from 'node:os';
 import { allocatorSetting, rerunWithBenchAllocator } from './allocator.js';

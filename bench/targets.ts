@@ -14,6 +14,7 @@
  * The verdicts are printed after the table and, with `--json`, as `targets`; they never change the exit code: a
  * benchmark reports, and whether a miss matters (a noisy machine state, a real regression) is for whoever reads it.
  */
+import { ENVELOPE_DEFAULT_SIZES, sizeLabel } from './envelope-sizes.js';
 
 /** One target: which rows, and the bound on their ratio. */
 export interface TargetDefinition {
@@ -63,10 +64,10 @@ const CACHED_ATTESTATION_ROWS: ReadonlySet<string> = new Set([
 ]);
 /** Like-for-like with noble's `ml_kem768_x25519` (`xwing.decaps.expanded` compares a cached key with the seed). */
 const XWING_ROWS: ReadonlySet<string> = new Set(['xwing.keygen', 'xwing.encaps', 'xwing.decaps.seed']);
-/** The envelope suite's sizes (bench/envelope.ts). */
-const ENVELOPE_STREAM_EXPECTED = ['1MiB', '64MiB'].flatMap((size) =>
-  ['encrypt', 'decrypt'].map((op) => `envelope.${op}.${size}.stream`),
-);
+/** The envelope suite's default sizes, smallest first (bench/envelope-sizes.ts). */
+const ENVELOPE_STREAM_EXPECTED = [...ENVELOPE_DEFAULT_SIZES]
+  .sort((a, b) => a - b)
+  .flatMap((size) => ['encrypt', 'decrypt'].map((op) => `envelope.${op}.${sizeLabel(size)}.stream`));
 const GDK_C64_ROW = 'kms.generateDataKey.c64.p50';
 
 export const TARGETS: readonly TargetDefinition[] = [
@@ -164,7 +165,10 @@ export function formatVerdicts(verdicts: readonly TargetVerdict[]): string {
     const status = label[v.status].padEnd(10);
     if (v.worst === null) return `  ${status}  ${v.description}`;
     const n = v.rows.length;
-    const ratio = Number.isFinite(v.worst.ratio) ? v.worst.ratio.toFixed(2) : String(v.worst.ratio);
+    // Four significant digits, not two decimals: a Nitro row's 1.501 (missed) must not print as 1.50.
+    const ratio = Number.isFinite(v.worst.ratio)
+      ? String(Number(v.worst.ratio.toPrecision(4)))
+      : String(v.worst.ratio);
     const missing = v.missing.length === 0 ? '' : `; did not run: ${v.missing.join(', ')}`;
     return `  ${status}  ${v.description}: ${n === 1 ? '' : `worst of ${n} rows `}${ratio} (${v.worst.id})${missing}`;
   });

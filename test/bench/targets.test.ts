@@ -230,6 +230,26 @@ describe('formatVerdicts', () => {
     );
   });
 
+  it('prints the worst ratio to four significant digits, so that a miss never prints as the bound', () => {
+    const text = formatVerdicts(judgeTargets(withRatio(goodRun, 'nitro.parse+verify (cached)', 1.501)));
+    expect(text).toMatch(
+      /MISSED {6}cached attestation .*: worst of 3 rows 1\.501 \(nitro\.parse\+verify \(cached\)\)/,
+    );
+    const gdk = formatVerdicts(
+      judgeTargets(withRatio(goodRun, 'kms.generateDataKey.c64.p50', 1.9124721863679162)),
+    );
+    expect(gdk).toContain(': 1.912 (kms.generateDataKey.c64.p50)');
+  });
+
+  it("expects the envelope rows of the suite's default sizes", () => {
+    expect(target('envelope-stream').expected).toEqual([
+      'envelope.encrypt.1MiB.stream',
+      'envelope.decrypt.1MiB.stream',
+      'envelope.encrypt.64MiB.stream',
+      'envelope.decrypt.64MiB.stream',
+    ]);
+  });
+
   it('prints a ratio that is not a finite number as such', () => {
     const text = formatVerdicts(judgeTargets([{ id: 'snp.verify.cached', ratio: Number.NaN }]));
     expect(text).toContain('MISSED      cached attestation');
