@@ -8,7 +8,8 @@
  * The document is simulated (same layout, key sizes and chain depth as AWS's), so no file is read.
  *
  * Usage: `benchNitro({ seconds })` → rows `{ id, unit, value, baseline, ratio }`, where `ratio` is the
- * cost of one operation relative to one bare verify (lower is better). Bundle and run it, e.g.
+ * cost of one operation relative to one bare verify (lower is better; cases timed in alternating rounds,
+ * bench/verify-cost.ts). Bundle and run it, e.g.
  * `npx esbuild --bundle --platform=node --format=esm` on a two-line script that prints the rows.
  */
 import { verify } from 'node:crypto';
@@ -24,38 +25,18 @@ import {
   simulateNitroDocument,
 } from '../attestation/simulated/nitro.js';
 import { parseCertificate, X509Cache } from '../attestation/x509/index.js';
+import { type CostRow, verifyCostRows } from './verify-cost.js';
 
-/** One benchmark figure. */
-export interface BenchRow {
-  readonly id: string;
-  readonly unit: 'ops/s';
-  readonly value: number;
-  /** Bare ECDSA P-384 verifies per second, same run. */
-  readonly baseline: number;
-  /** Cost of one operation in bare verifies (baseline / value). */
-  readonly ratio: number;
-}
+/** One benchmark figure: `ratio` is the cost of one operation in bare P-384 verifies (bench/verify-cost.ts). */
+export type BenchRow = CostRow;
 
 /** Options of `benchNitro`. */
 export interface BenchNitroOptions {
   /** Measuring time per figure and round, in seconds (default 1). */
   readonly seconds?: number;
-  /** Rounds; the median is reported (default 3). */
+  /** Rounds, odd; the median is reported (default 3). */
   readonly rounds?: number;
 }
-
-function opsPerSecond(fn: () => void, seconds: number): number {
-  const deadline = performance.now() + seconds * 1000;
-  let n = 0;
-  const start = performance.now();
-  while (performance.now() < deadline) {
-    for (let i = 0; i < 10; i++) fn();
-    n += 10;
-  }
-  return (n * 1000) / (performance.now() - start);
-}
-
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /** Runs the benchmark and returns its figures. */
 export async function benchNitro(options: BenchNitroOptions = {}): Promise<BenchRow[]> {
@@ -85,21 +66,5 @@ export async function benchNitro(options: BenchNitroOptions = {}): Promise<Bench
       verifyNitroDocument(parseNitroDocument(doc), { trustAnchors, now, cache });
     },
   };
-  for (const fn of Object.values(cases)) for (let i = 0; i < 20; i++) fn(); // warm-up (and fill the cache)
-
-  const samples = new Map<string, number[]>(Object.keys(cases).map((k) => [k, []]));
-  for (let r = 0; r < rounds; r++) {
-    for (const [id, fn] of Object.entries(cases)) samples.get(id)!.push(opsPerSecond(fn, seconds));
-  }
-  const baseline = median(samples.get('ecdsa-p384.verify (baseline)')!);
-  return [...samples].map(([id, xs]) => {
-    const value = median(xs);
-    return {
-      id,
-      unit: 'ops/s',
-      value: Math.round(value),
-      baseline: Math.round(baseline),
-      ratio: Number((baseline / value).toFixed(3)),
-    };
-  });
+  return verifyCostRows(cases, 'ecdsa-p384.verify (baseline)', { seconds, rounds });
 }

@@ -1,7 +1,9 @@
 /**
  * SEV-SNP verification throughput (design §7), each figure next to a baseline measured in the same run:
- * one bare ECDSA P-384 / SHA-384 verify through node:crypto over the same 0x2A0 signed bytes.
+ * one bare ECDSA P-384 / SHA-384 verify through node:crypto over the same 0x2A0 signed bytes. Every row starts from
+ * the report's bytes (so the cached rows compare like for like with Nitro's `parse+verify (cached)`):
  *
+ * - snp.parse: the report's layout checks alone;
  * - snp.verify.uncached: parse + full chain (three certificate parses, three RSA-PSS verifies) + report
  *   signature, no cache;
  * - snp.verify.cached: the same with an `SnpVerifierCache` (certificates parsed and links verified once);
@@ -9,9 +11,10 @@
  * - snp.verify.cached.v2-all-anchors: cached, a version 2 report (no CPUID, so every anchor is a
  *   candidate) against the embedded AMD anchors plus the simulated one, as a default configuration would.
  *
+ * Ratio = baseline / value: the cost of one operation in bare P-384 verifies (lower is better); the cases are timed
+ * in alternating rounds (bench/verify-cost.ts).
  * Uses a simulated Milan CA made once (RSA-4096 key generation takes a few seconds, not measured).
- * Run: `npx esbuild bench/attestation-snp.ts --bundle --platform=node --format=esm --outfile=/tmp/b.mjs`
- * then `node -e "import('/tmp/b.mjs').then(async (m) => console.table(await m.benchSnp()))"`.
+ * Run: `npm run bench -- attestation-snp`.
  */
 import { createPublicKey, verify } from 'node:crypto';
 import {
@@ -26,37 +29,24 @@ import {
   simulatedSnpTrustAnchor,
   simulateSnpReport,
 } from '../attestation/simulated/sev-snp.js';
+import { type CostRow, verifyCostRows } from './verify-cost.js';
 
 /** One measured figure: `value` in `unit`, and the same-run `baseline` (bare P-384 verifies/s). */
-export interface BenchResult {
-  readonly id: string;
-  readonly unit: string;
-  readonly value: number;
-  readonly baseline: number;
-  /** baseline / value: how many bare P-384 verifies one operation costs. */
-  readonly ratio: number;
-}
+export type BenchResult = CostRow;
 
-/** Operations per second of `fn`, after a warm-up, over at least `minMs`. */
-function opsPerSecond(fn: () => void, minMs = 1500): number {
-  for (let i = 0; i < 50; i++) fn();
-  let n = 0;
-  const start = performance.now();
-  let elapsed = 0;
-  do {
-    for (let i = 0; i < 50; i++) fn();
-    n += 50;
-    elapsed = performance.now() - start;
-  } while (elapsed < minMs);
-  return (n * 1000) / elapsed;
+/** Options of `benchSnp`. */
+export interface BenchSnpOptions {
+  /** Measuring time per figure and round, in seconds (default 0.6). */
+  readonly seconds?: number;
+  /** Rounds, odd; the median is reported (default 3). */
+  readonly rounds?: number;
 }
 
 /** Measures SNP verifications per second, uncached and cached, against bare P-384 verifies. */
-export async function benchSnp(): Promise<BenchResult[]> {
+export async function benchSnp(options: BenchSnpOptions = {}): Promise<BenchResult[]> {
   const now = new Date();
   const ca = await createSimulatedSnpCa({ now, product: 'Milan' });
   const report = simulateSnpReport(ca, { measurement: 'ab'.repeat(48) });
-  const evidence = parseSnpReport(report);
   const trustAnchors = [simulatedSnpTrustAnchor(ca)];
 
   const vekKey = createPublicKey(ca.vcek);
@@ -70,34 +60,26 @@ export async function benchSnp(): Promise<BenchResult[]> {
   };
 
   const cache = new SnpVerifierCache();
-  const uncached = (): void => {
-    verifySnpReport(parseSnpReport(report), { trustAnchors, now, vek: ca.vcek, intermediates: [] });
-  };
-  const cached = (): void => {
-    verifySnpReport(evidence, { trustAnchors, now, vek: ca.vcek, cache });
-  };
-  const v2Evidence = parseSnpReport(simulateSnpReport(ca, { version: 2 }));
+  const v2Report = simulateSnpReport(ca, { version: 2 });
   const allAnchors = [...AMD_SNP_TRUST_ANCHORS, ...trustAnchors];
-  const cachedAllAnchors = (): void => {
-    verifySnpReport(v2Evidence, { trustAnchors: allAnchors, now, vek: ca.vcek, cache });
+  const BASELINE = 'snp.ecdsa-p384.verify (baseline)';
+  const cases: Record<string, () => void> = {
+    [BASELINE]: bare,
+    'snp.parse': () => {
+      parseSnpReport(report);
+    },
+    'snp.verify.uncached': () => {
+      verifySnpReport(parseSnpReport(report), { trustAnchors, now, vek: ca.vcek, intermediates: [] });
+    },
+    'snp.verify.cached': () => {
+      verifySnpReport(parseSnpReport(report), { trustAnchors, now, vek: ca.vcek, cache });
+    },
+    'snp.verify.cached.v2-all-anchors': () => {
+      verifySnpReport(parseSnpReport(v2Report), { trustAnchors: allAnchors, now, vek: ca.vcek, cache });
+    },
   };
-
-  const baseline1 = opsPerSecond(bare);
-  const uncachedOps = opsPerSecond(uncached);
-  const cachedOps = opsPerSecond(cached);
-  const cachedAllOps = opsPerSecond(cachedAllAnchors);
-  const baseline2 = opsPerSecond(bare);
-  const baseline = (baseline1 + baseline2) / 2;
-  const result = (id: string, value: number): BenchResult => ({
-    id,
-    unit: 'verifications/s',
-    value: Math.round(value),
-    baseline: Math.round(baseline),
-    ratio: Math.round((baseline / value) * 100) / 100,
+  return verifyCostRows(cases, BASELINE, {
+    seconds: options.seconds ?? 0.6,
+    rounds: options.rounds ?? 3,
   });
-  return [
-    result('snp.verify.uncached', uncachedOps),
-    result('snp.verify.cached', cachedOps),
-    result('snp.verify.cached.v2-all-anchors', cachedAllOps),
-  ];
 }

@@ -318,7 +318,8 @@ export function row(
     unit,
     value: round(value),
     baseline: round(baseline),
-    ratio: Math.round(ratio * 100) / 100,
+    // Three decimals: a target is judged on the ratio as reported, so 0.895 (missing ≥ 0.9) must not print, and count, as 0.90.
+    ratio: Math.round(ratio * 1000) / 1000,
   };
 }
 

@@ -1,6 +1,7 @@
 /**
  * `npm run bench`: runs every benchmark in one process and prints each figure beside its baseline measured in
- * the same run. `--json` prints `{ machine, results: [{ id, unit, value, baseline, ratio }], targets }`.
+ * the same run. `--json` prints `{ machine, results: [{ id, unit, value, baseline, ratio }], targets, suites }`
+ * (`suites`: each suite that ran → its row ids; `npm run bench-report -- RUN.json` renders such a document as Markdown).
  * Ratios are what to read; absolute figures depend on the machine (docs/performance.md). After the table (or as
  * `targets` in the JSON) each of issue 8's targets is judged on this run's ratios (bench/targets.ts): met, missed,
  * incomplete or not run, with the row nearest to missing. A miss does not change the exit code.
@@ -56,10 +57,13 @@ async function main(): Promise<void> {
   }
   const allocator = allocatorSetting();
   const results: Row[] = [];
+  const ran: Record<string, string[]> = {};
   for (const [name, run] of Object.entries(suites)) {
     if (only.length > 0 && !only.includes(name)) continue;
     if (!json) process.stderr.write(`running ${name}…\n`);
-    results.push(...(await run()));
+    const rows = await run();
+    ran[name] = rows.map((r) => r.id);
+    results.push(...rows);
   }
   const machine = {
     node: process.version,
@@ -74,17 +78,20 @@ async function main(): Promise<void> {
   if (json) {
     // The CLI contract's one JSON document ({"ok":true,…}) with the issue's shape { machine, results }, and the
     // targets judged on it.
-    process.stdout.write(`${JSON.stringify({ ok: true, machine, results, targets }, null, 2)}\n`);
+    // targets judged on it, and which suite printed which rows (`suites`, for `npm run bench-report`).
+    process.stdout.write(
+      `${JSON.stringify({ ok: true, machine, results, targets, suites: ran }, null, 2)}\n`,
+    );
     return;
   }
   const fmt = (n: number): string => (n >= 100 ? Math.round(n).toString() : n.toFixed(2));
   const w = Math.max(...results.map((r) => r.id.length));
   process.stdout.write(
-    `${'id'.padEnd(w)}  ${'value'.padStart(10)}  ${'baseline'.padStart(10)}  ratio  unit\n`,
+    `${'id'.padEnd(w)}  ${'value'.padStart(10)}  ${'baseline'.padStart(10)}   ratio  unit\n`,
   );
   for (const r of results) {
     process.stdout.write(
-      `${r.id.padEnd(w)}  ${fmt(r.value).padStart(10)}  ${fmt(r.baseline).padStart(10)}  ${r.ratio.toFixed(2).padStart(5)}  ${r.unit}\n`,
+      `${r.id.padEnd(w)}  ${fmt(r.value).padStart(10)}  ${fmt(r.baseline).padStart(10)}  ${r.ratio.toFixed(3).padStart(6)}  ${r.unit}\n`,
     );
   }
   process.stdout.write(`\n${formatVerdicts(targets)}`);

@@ -7,8 +7,9 @@
  * are within the bound but one it expects did not run (a renamed row, or `npm run bench -- attestation-snp`, which
  * has no Nitro row), and not run when none of its rows ran (`npm run bench -- xwing` judges only the X-Wing target).
  * The verdict reports the worst row, the one nearest to missing, so that a run printing "met" also says by how
- * much. It judges the ratio as the row reports it: the envelope, X-Wing and SEV-SNP rows round theirs to two
- * decimals and the Nitro rows to three, so an X-Wing ratio of 0.906 is reported, and judged, as 0.91 (≥ 1/1.1).
+ * much. It judges the ratio as the row reports it: the envelope, X-Wing and attestation rows round theirs to three
+ * decimals (bench/envelope-harness.ts `row`, bench/verify-cost.ts) and the service rows not at all, so a ratio is
+ * never rounded onto its bound from more than 0.0005 away (an X-Wing 0.9094 is reported as 0.909 and misses 1/1.1).
  * In the JSON a NaN or infinite ratio appears as null (JSON has no such numbers).
  *
  * The verdicts are printed after the table and, with `--json`, as `targets`; they never change the exit code: a
@@ -62,8 +63,19 @@ const CACHED_ATTESTATION_ROWS: ReadonlySet<string> = new Set([
   'snp.verify.cached',
   'snp.verify.cached.v2-all-anchors',
 ]);
-/** Like-for-like with noble's `ml_kem768_x25519` (`xwing.decaps.expanded` compares a cached key with the seed). */
-const XWING_ROWS: ReadonlySet<string> = new Set(['xwing.keygen', 'xwing.encaps', 'xwing.decaps.seed']);
+/**
+ * "The bare library call", read both ways: noble's `ml_kem768_x25519` (X-Wing as one library call), and the same calls
+ * shared/xwing.ts makes, made bare (`.vs-components`: the wrapper's own cost). `xwing.decaps.expanded` is left out: it
+ * compares a cached key with the seed.
+ */
+const XWING_ROWS: ReadonlySet<string> = new Set([
+  'xwing.keygen',
+  'xwing.encaps',
+  'xwing.decaps.seed',
+  'xwing.keygen.vs-components',
+  'xwing.encaps.vs-components',
+  'xwing.decaps.seed.vs-components',
+]);
 /** The envelope suite's default sizes, smallest first (bench/envelope-sizes.ts). */
 const ENVELOPE_STREAM_EXPECTED = [...ENVELOPE_DEFAULT_SIZES]
   .sort((a, b) => a - b)
@@ -99,7 +111,7 @@ export const TARGETS: readonly TargetDefinition[] = [
     id: 'xwing',
     // ratio = our ops/s over the library's: within 1.1× of its cost is a ratio of at least 1 / 1.1.
     description:
-      "X-Wing keygen, encaps, decaps within 1.1× of noble's ml_kem768_x25519 (ops/s ratio ≥ 1/1.1)",
+      "X-Wing keygen, encaps, decaps within 1.1× of the bare library calls: noble's ml_kem768_x25519, and the calls it is made of (ops/s ratio ≥ 1/1.1)",
     judges: (id) => XWING_ROWS.has(id),
     expected: [...XWING_ROWS],
     direction: 'min',

@@ -42,20 +42,22 @@ function measured(samples: Record<string, number[]>): Measured {
 describe('pairedRow', () => {
   it('reports the medians as value and baseline, and as ratio the median over pairs of rounds of their geometric mean', () => {
     // Rounds alternate the order; here the side that runs first in a round loses 40 %: per-round ratios 0.6, 1, 0.6,
-    // 1. Each pair of rounds gives sqrt(0.6 × 1) = 0.77; the per-round median and the medians' ratio would say 0.8.
+    // 1. Each pair of rounds gives sqrt(0.6 × 1) = 0.775; the per-round median and the medians' ratio would say 0.8.
     const m = measured({ env: [60, 100, 60, 100], raw: [100, 100, 100, 100] });
     expect(pairedRow('x', 'MB/s', m, 'env', 'raw')).toEqual({
       id: 'x',
       unit: 'MB/s',
       value: 80,
       baseline: 100,
-      ratio: 0.77,
+      ratio: 0.775,
     });
     // Two pairs of rounds of three say 0.5; the medians alone (100 and 100) would say 1.
     const drift = measured({ env: [50, 50, 200, 200, 100, 100], raw: [100, 100, 100, 100, 200, 200] });
     expect(pairedRow('d', 'MB/s', drift, 'env', 'raw').ratio).toBe(0.5);
     expect(row('x', 'MB/s', 100, 100).ratio).toBe(1);
     expect(row('y', 'ops/s', 3, 4).ratio).toBe(0.75);
+    // Three decimals, so a ratio just below a 0.9 bound is not rounded onto it.
+    expect(row('z', 'MB/s', 895, 1000).ratio).toBe(0.895);
   });
 
   it('refuses a contender it has no samples for, samples that are not paired, or an odd number of rounds', () => {
