@@ -2,7 +2,8 @@
  * `ekms bench [--json] [suite…]` (design §5; issue 8): runs the benchmark harness (dist/bench.mjs, bench/index.ts)
  * in a child process with `--expose-gc`. Without --json it prints the table (each figure beside a baseline measured
  * in the same run) and the verdict on each of issue 8's targets; with --json one document
- * `{"ok":true,"machine":{…},"results":[{id,unit,value,baseline,ratio}],"targets":[…]}` (bench/targets.ts).
+ * `{"ok":true,"machine":{…},"results":[{id,unit,value,baseline,ratio}],"targets":[…],"suites":{…}}` (bench/targets.ts;
+ * `npm run bench-report -- RUN.json` renders a saved one as Markdown).
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -28,7 +29,7 @@ export function registerBench(program: Command): void {
     .description(
       'benchmarks: attestation-nitro, attestation-snp, envelope, xwing, primitives, envelope-1gib, service (default: all)',
     )
-    .option('--json', 'one JSON document: {"ok":true,"machine":…,"results":[…],"targets":[…]}')
+    .option('--json', 'one JSON document: {"ok":true,"machine":…,"results":[…],"targets":[…],"suites":{…}}')
     .action(async (suites: string[], o: { json?: boolean }) => {
       const args = ['--expose-gc', benchBundle(), ...(o.json ? ['--json'] : []), ...suites];
       const code = await new Promise<number>((resolve) => {
