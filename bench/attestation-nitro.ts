@@ -9,8 +9,7 @@
  *
  * Usage: `benchNitro({ seconds })` → rows `{ id, unit, value, baseline, ratio }`, where `ratio` is the
  * cost of one operation relative to one bare verify (lower is better; cases timed in alternating rounds,
- * bench/verify-cost.ts). Bundle and run it, e.g.
- * `npx esbuild --bundle --platform=node --format=esm` on a two-line script that prints the rows.
+ * bench/verify-cost.ts). Run: `npm run bench -- attestation-nitro`.
  */
 import { verify } from 'node:crypto';
 import {

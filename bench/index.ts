@@ -6,7 +6,10 @@
  * `targets` in the JSON) each of issue 8's targets is judged on this run's ratios (bench/targets.ts): met, missed,
  * incomplete or not run, with the row nearest to missing. A miss does not change the exit code.
  */
+import { execFileSync } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { allocatorSetting, rerunWithBenchAllocator } from './allocator.js';
 import { benchNitro } from './attestation-nitro.js';
 import { benchSnp } from './attestation-snp.js';
@@ -39,6 +42,27 @@ const suites: Record<string, () => Promise<readonly Row[]>> = {
   service: () => benchKmsService(),
 };
 
+/**
+ * The commit the run measured (`git rev-parse HEAD`, with `+dirty` when the work tree has changes), so that a saved
+ * run names its code; undefined outside a git checkout (an installed package).
+ */
+function gitCommit(): string | undefined {
+  const git = (...args: string[]): string =>
+    execFileSync('git', args, {
+      // The checkout this bundle belongs to, wherever the bench was started from.
+      cwd: dirname(fileURLToPath(import.meta.url)),
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+      timeout: 5_000,
+    }).trim();
+  try {
+    const head = git('rev-parse', 'HEAD');
+    return git('status', '--porcelain', '--untracked-files=no') === '' ? head : `${head}+dirty`;
+  } catch {
+    return undefined;
+  }
+}
+
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const json = args.includes('--json');
@@ -56,6 +80,8 @@ async function main(): Promise<void> {
     return;
   }
   const allocator = allocatorSetting();
+  const started = new Date().toISOString();
+  const commit = gitCommit();
   const results: Row[] = [];
   const ran: Record<string, string[]> = {};
   for (const [name, run] of Object.entries(suites)) {
@@ -72,12 +98,13 @@ async function main(): Promise<void> {
     memoryGiB: Math.round(totalmem() / 2 ** 30),
     allocator,
     ...(collectorSetting() === undefined ? {} : { envelopeCollector: collectorSetting() }),
+    ...(commit === undefined ? {} : { commit }),
+    started,
     date: new Date().toISOString(),
   };
   const targets = judgeTargets(results);
   if (json) {
-    // The CLI contract's one JSON document ({"ok":true,…}) with the issue's shape { machine, results }, and the
-    // targets judged on it.
+    // The CLI contract's one JSON document ({"ok":true,…}) with the issue's shape { machine, results }, the
     // targets judged on it, and which suite printed which rows (`suites`, for `npm run bench-report`).
     process.stdout.write(
       `${JSON.stringify({ ok: true, machine, results, targets, suites: ran }, null, 2)}\n`,

@@ -19,6 +19,7 @@ import { type ConnectOptions, connect, type EkmsClient } from '../client/sdk.js'
 import { xwingKeygen } from '../shared/xwing.js';
 import { rawEcho, startBenchHost } from './bench-host.js';
 import { rssKiB } from './process-stats.js';
+import { SERVICE_CONCURRENCY, serviceRowId } from './service-rows.js';
 
 export interface BenchRow {
   readonly id: string;
@@ -241,7 +242,7 @@ export async function benchKmsService(): Promise<BenchRow[]> {
       ratio: sessionIdle.process / rawIdle.process,
     });
 
-    for (const concurrency of [1, 16, 64]) {
+    for (const concurrency of SERVICE_CONCURRENCY) {
       const clients = await Promise.all(
         Array.from({ length: concurrency }, () => connect(host.endpoint, adminOptions)),
       );
@@ -260,9 +261,8 @@ export async function benchKmsService(): Promise<BenchRow[]> {
       ];
       for (const [name, run] of runs) {
         const { value, baseline, ratio } = await run();
-        const id = `kms.${name}.c${concurrency}`;
         rows.push({
-          id: `${id}.ops`,
+          id: serviceRowId(name, concurrency, 'ops'),
           unit: 'ops/s',
           value: value.opsPerSec,
           baseline: baseline.opsPerSec,
@@ -270,7 +270,7 @@ export async function benchKmsService(): Promise<BenchRow[]> {
         });
         for (const p of ['p50', 'p99'] as const) {
           rows.push({
-            id: `${id}.${p}`,
+            id: serviceRowId(name, concurrency, p),
             unit: 'ms',
             value: value[p],
             baseline: baseline[p],

@@ -101,10 +101,11 @@ export function renderReport(doc: BenchDocument): string {
   if (rest.length > 0)
     out.push(doc.suites === undefined ? '#### results' : '#### other rows', '', table(rest), '');
   if (doc.targets !== undefined && doc.targets.length > 0) {
-    out.push('#### targets (judged by the run itself)', '');
+    out.push('#### Target verdicts of this run (judged by the run itself, bench/targets.ts)', '');
     out.push('| target | status | worst row | its ratio | bound |', '|---|---|---|---:|---|');
     for (const t of doc.targets) {
-      const bound = `${t.direction === 'min' ? '≥' : '≤'} ${ratio(t.bound)}`;
+      // Four significant digits: 1/1.1 prints 0.9091, so a row reporting 0.909 visibly misses it.
+      const bound = `${t.direction === 'min' ? '≥' : '≤'} ${Number(t.bound.toPrecision(4))}`;
       const missing = t.missing.length > 0 ? ` (missing: ${t.missing.join(', ')})` : '';
       out.push(
         `| ${cell(t.description)} | **${t.status}**${cell(missing)} | ${cell(t.worst?.id ?? '—')} | ${ratio(t.worst?.ratio ?? null)} | ${bound} |`,

@@ -1,7 +1,7 @@
 /**
  * The timing of the attestation benchmarks (bench/attestation-nitro.ts, bench/attestation-snp.ts): synchronous cases
- * measured in wall-clock ops/s in alternating rounds (every case once per round, so a slow patch of the machine hits
- * all of them), each reported as the median of its rounds beside the baseline case's median, with
+ * measured in wall-clock ops/s in rounds (every case once per round, the order reversed every other round, so a slow
+ * patch of the machine longer than a round hits all of them), each reported as the median of its rounds beside the baseline case's median, with
  * ratio = baseline / value: what one operation costs in baseline operations (here: bare ECDSA P-384 verifies), so
  * lower is better. Ratios keep three decimals, so a target bound of 1.5 is judged on 1.500, not on 1.50.
  */
@@ -67,8 +67,12 @@ export function verifyCostRows(
   if (!(seconds > 0)) throw new Error(`seconds must be positive, got ${seconds}`);
   for (const fn of Object.values(cases)) for (let i = 0; i < warmup; i++) fn();
   const samples = new Map<string, number[]>(Object.keys(cases).map((id) => [id, []]));
+  const forward = Object.entries(cases);
+  const backward = [...forward].reverse();
   for (let r = 0; r < rounds; r++) {
-    for (const [id, fn] of Object.entries(cases)) samples.get(id)!.push(opsPerSecond(fn, seconds));
+    // The order is reversed every other round, so no case always runs right after the same other one (an uncached
+    // verification leaves garbage that the next case's sample pays for).
+    for (const [id, fn] of r % 2 === 0 ? forward : backward) samples.get(id)!.push(opsPerSecond(fn, seconds));
   }
   const baseline = median(samples.get(baselineId)!);
   return [...samples].map(([id, xs]) => {

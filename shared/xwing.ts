@@ -4,7 +4,7 @@
  *
  * Composed, not re-implemented, for speed (design §7: noble's `ml_kem768_x25519` spends most of its time in its
  * pure-JS X25519):
- * - X25519 (RFC 7748) through `node:crypto` (OpenSSL), raw keys wrapped in their RFC 8410 DER encodings;
+ * - X25519 (RFC 7748) through `node:crypto` (OpenSSL), raw keys crossing into it as JWK (RFC 8037, see below);
  * - ML-KEM-768 (FIPS 203) through `@noble/post-quantum` (`KeyGen_internal(d, z)` = `keygen(d ‖ z)`,
  *   `Encaps_internal(ek, m)` = `encapsulate(ek, m)`, which performs the §7.2 encapsulation key check);
  * - SHAKE256 and SHA3-256 (FIPS 202) through `@noble/hashes`.
@@ -28,9 +28,10 @@
  * well-sized ciphertext therefore never throws. (noble's `ml_kem768_x25519` throws on low-order points instead;
  * honest keys and ciphertexts never contain one.)
  *
- * Secret lifetime (style §7): every intermediate this module allocates (expanded seed, ML-KEM secret key, X25519
- * DER encodings, both component shared secrets, the combiner input, our copy of the encapsulation seed) is zeroed
- * in `finally`, on success and on failure. Results (shared secrets, secret keys) belong to the caller, who zeroes
+ * Secret lifetime (style §7): every byte array this module allocates for a secret (expanded seed, ML-KEM secret key,
+ * both component shared secrets, the combiner input, our copy of the encapsulation seed) is zeroed in `finally`, on
+ * success and on failure. The base64url string of an X25519 private scalar handed to OpenSSL as JWK cannot be wiped
+ * (JavaScript strings are immutable); it is garbage like any other and lives no longer than the call. Results (shared secrets, secret keys) belong to the caller, who zeroes
  * them. X25519 private scalars also live inside OpenSSL key objects, which JavaScript cannot wipe: OpenSSL cleanses
  * them when the object is garbage-collected. `XWingDecapsulationKey` (the draft's §5.5.1 cached expanded key) holds
  * one until `destroy()`.

@@ -3,6 +3,7 @@
  * direction, and what "met", "missed" and "not run" mean. No figure is measured here.
  */
 import { describe, expect, it } from 'vitest';
+import { SERVICE_CONCURRENCY, serviceRowId } from '../../bench/service-rows.js';
 import { formatVerdicts, judgeTarget, judgeTargets, type RatioRow, TARGETS } from '../../bench/targets.js';
 
 /** Rows of a run in which every target is met, with the ids the suites print (docs/performance.md). */
@@ -197,6 +198,12 @@ describe('judgeTargets', () => {
     expect(judgeTarget(t, [{ id: 'envelope.encrypt.1MiB.stream.major-gcs', ratio: 0 }]).status).toBe(
       'not-run',
     );
+  });
+
+  it('names the GenerateDataKey row the service suite prints (bench/service-rows.ts)', () => {
+    expect(SERVICE_CONCURRENCY).toContain(64);
+    expect(target('generate-data-key-c64').expected).toEqual([serviceRowId('generateDataKey', 64, 'p50')]);
+    expect(serviceRowId('generateDataKey', 64, 'p50')).toBe('kms.generateDataKey.c64.p50');
   });
 
   it('judges only the like-for-like X-Wing rows and only the c64 p50 GenerateDataKey row', () => {
